@@ -1,0 +1,1 @@
+"""Acquisition sources: the simulated confocal, Micro-Manager cores and file replay."""

@@ -1,0 +1,97 @@
+"""Replays a recorded T x Y x X TIFF movie as if it came live from a camera."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from pssr_live.drivers.source import SUPPORTED_DTYPES, Frame, FrameSink, SourceError, SourceThread
+
+
+def open_movie(path: Path) -> np.ndarray:
+    """Memory-map (or read) a T x Y x X movie; a 2-D image becomes one frame.
+
+    Raises SourceError with what is wrong for missing, corrupt or wrongly shaped files.
+    """
+    if not path.is_file():
+        raise SourceError(f"movie {path} not found")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, axes = series.shape, series.axes
+        try:
+            movie = tifffile.memmap(path, mode="r")
+        except ValueError:  # compressed or not memory-mappable
+            movie = tifffile.imread(path)
+    except Exception as exc:
+        raise SourceError(f"cannot read {path} as TIFF ({exc}); is the file complete?") from exc
+    squeezed = np.squeeze(movie) if movie.ndim > 3 else movie
+    if squeezed.ndim == 2:
+        squeezed = squeezed[np.newaxis]
+    if squeezed.ndim != 3:
+        raise SourceError(
+            f"{path} has shape {shape} (axes {axes}); expected a T x Y x X time-lapse of one channel"
+        )
+    return squeezed
+
+
+class FileSource:
+    """Streams the frames of a TIFF at a fixed rate, one consecutive index per frame."""
+
+    def __init__(self, path: Path, *, fps: float = 20.0, loop: bool = False) -> None:
+        self.movie = open_movie(path)
+        if self.movie.dtype not in SUPPORTED_DTYPES:
+            raise SourceError(
+                f"{path} holds {self.movie.dtype} pixels; replay takes uint8 or uint16 raw "
+                "recordings (use `pssr-live restore` for float data)"
+            )
+        self.name = f"file:{path.name}"
+        self.shape = (int(self.movie.shape[1]), int(self.movie.shape[2]))
+        self.dtype = self.movie.dtype
+        self.fps = fps
+        self.loop = loop
+        self.delivered = 0
+        self._thread = SourceThread("source-file")
+
+    def start(self, sink: FrameSink, n_frames: int | None = None) -> None:
+        total = len(self.movie)
+        if n_frames is None:
+            n_frames = None if self.loop else total
+        elif n_frames > total and not self.loop:
+            raise SourceError(f"--frames {n_frames} but the movie has only {total} frames")
+
+        def loop(stop: threading.Event) -> None:
+            period = 1.0 / self.fps
+            t_next = time.monotonic()
+            while not stop.is_set() and (n_frames is None or self.delivered < n_frames):
+                delay = t_next - time.monotonic()
+                if delay > 0 and stop.wait(delay):
+                    break
+                t_next += period
+                data = np.asarray(self.movie[self.delivered % total])
+                sink(Frame(self.delivered, time.time(), data))
+                self.delivered += 1
+
+        self._thread.start(loop)
+
+    def stop(self) -> None:
+        self._thread.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._thread.wait(timeout)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._thread.error
+
+    def ground_truth(self, frame: Frame) -> np.ndarray | None:
+        """Recorded movies carry no ground truth."""
+        return None
+
+    def close(self) -> None:
+        self.stop()
+        self.movie = np.empty((0, *self.shape), self.dtype)

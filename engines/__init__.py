@@ -1,0 +1,1 @@
+"""Inference backends that run the restoration network."""

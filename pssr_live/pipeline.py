@@ -1,0 +1,281 @@
+"""Wires a source through the ring buffer to the restorer, the publisher and the recorders."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pssr_live import __version__
+from pssr_live.drivers.source import Frame, FrameSource, SourceError
+from pssr_live.engines.base import Engine
+from pssr_live.modelfile import ModelInfo
+from pssr_live.recorder import RawRecorder, RecorderError, RestoredRecorder, write_session
+from pssr_live.restorer import RestoredFrame, Restorer, WindowMode
+from pssr_live.ringbuffer import RingBuffer
+from pssr_live.wire import Publisher
+
+
+@dataclass
+class RunSettings:
+    """What `pssr-live run` was asked to do (recorded in session.json)."""
+
+    source: str = "sim"
+    engine: str = "auto"
+    model: str | None = None
+    frames: int | None = None
+    fps: float | None = None
+    size: tuple[int, int] | None = None
+    record: str | None = None
+    record_restored: bool = True
+    publish: str = "tcp://127.0.0.1:5555"
+    window: WindowMode = "centered"
+    ring_frames: int = 64
+
+
+@dataclass
+class Summary:
+    """Counters and latency figures of a run; printed at the end and kept in session.json."""
+
+    acquired: int = 0
+    recorded: int = 0
+    windows: int = 0
+    restored: int = 0
+    skipped: int = 0
+    published_raw: int = 0
+    published_restored: int = 0
+    publish_dropped: int = 0
+    restored_recorded: int = 0
+    duration_s: float = 0.0
+    acquired_fps: float = 0.0
+    restored_fps: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    engine_ms: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        lat, eng = self.latency_ms, self.engine_ms
+        out = [
+            f"acquired {self.acquired}, recorded {self.recorded}, windows {self.windows}, "
+            f"restored {self.restored}, skipped {self.skipped}, published "
+            f"{self.published_raw} raw + {self.published_restored} restored "
+            f"({self.publish_dropped} dropped)",
+            f"{self.duration_s:.1f} s: acquisition {self.acquired_fps:.1f} fps, "
+            f"restoration {self.restored_fps:.1f} fps",
+        ]
+        if lat:
+            out.append(
+                f"latency acquisition->publication: median {lat['p50']:.1f} ms, "
+                f"p99 {lat['p99']:.1f} ms; engine median {eng['p50']:.1f} ms"
+            )
+        out += [f"error: {e}" for e in self.errors]
+        return out
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """Median, p90, p99 and max of a list, or {} if it is empty."""
+    if not values:
+        return {}
+    a = np.asarray(values)
+    p50, p90, p99 = np.percentile(a, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(a.max())}
+
+
+class Pipeline:
+    """Source -> ring buffer (+ raw recorder, raw publication) -> restorer -> publication.
+
+    Everything on the producer side (`on_frame`) is a copy into preallocated or queued
+    memory, so neither the restorer nor a subscriber can stall acquisition or cost a raw
+    frame.
+    """
+
+    def __init__(
+        self,
+        settings: RunSettings,
+        source: FrameSource,
+        engine: Engine,
+        model_info: ModelInfo,
+        model_hash: str,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.engine = engine
+        self.model_info = model_info
+        self.model_hash = model_hash
+        self.ring = RingBuffer(settings.ring_frames, source.shape, source.dtype, engine.frames)
+        self.restorer = Restorer(
+            self.ring, engine, mode=model_info.window, norm=model_info.norm
+        )
+        self.publisher = Publisher(settings.publish)
+        self.raw_recorder: RawRecorder | None = None
+        self.restored_recorder: RestoredRecorder | None = None
+        self.record_dir = Path(settings.record) if settings.record else None
+        if self.record_dir is not None:
+            self.record_dir.mkdir(parents=True, exist_ok=True)
+            self.raw_recorder = RawRecorder(self.record_dir / "raw.ome.tif")
+            if settings.record_restored:
+                self.restored_recorder = RestoredRecorder(self.record_dir / "restored.ome.tif")
+        self.acquired = 0
+        self._latencies: list[float] = []
+        self.last_latency_ms = 0.0
+        self._engine_times: list[float] = []
+        self._errors: list[str] = []
+        self._fatal = threading.Event()
+        self._t_start = 0.0
+        self._last_checkpoint = 0.0
+        self._t_first_restored: float | None = None
+        self._t_last_restored = 0.0
+        self.restorer.restored.connect(self._on_restored)
+        self.restorer.failed.connect(self._on_restorer_failed)
+
+    # -- producer side ---------------------------------------------------------------------
+
+    def on_frame(self, frame: Frame) -> None:
+        """Called on the source's thread for every raw frame."""
+        self.acquired += 1
+        if self.raw_recorder is not None:
+            try:
+                self.raw_recorder.submit(frame.index, frame.t_acquired, frame.data)
+            except RecorderError as exc:
+                self._fail(str(exc))
+        self.ring.push(frame.index, frame.t_acquired, frame.data)
+        self.publisher.send("raw", {"frame": frame.index, "t_acquired": frame.t_acquired}, frame.data)
+
+    # -- restorer side ---------------------------------------------------------------------
+
+    def _on_restored(self, result: RestoredFrame) -> None:
+        latency_ms = (time.time() - result.t_acquired) * 1e3
+        header: dict[str, Any] = {
+            "frame": result.window[1],
+            "target": result.target,
+            "t_acquired": result.t_acquired,
+            "window": list(result.window),
+            "latency_ms": latency_ms,
+            "engine_ms": result.engine_ms,
+            "engine": self.engine.name,
+        }
+        self.publisher.send("restored", header, result.image)
+        if self.restored_recorder is not None:
+            self.restored_recorder.submit(result.target, result.t_acquired, result.image)
+        self.last_latency_ms = latency_ms
+        self._latencies.append(latency_ms)
+        self._engine_times.append(result.engine_ms)
+        now = time.monotonic()
+        self._t_first_restored = self._t_first_restored or now
+        self._t_last_restored = now
+
+    def _on_restorer_failed(self, exc: Exception) -> None:
+        self._errors.append(
+            f"restoration stopped ({type(exc).__name__}: {exc}); raw recording continues"
+        )
+
+    def _fail(self, message: str) -> None:
+        if message not in self._errors:
+            self._errors.append(message)
+        self._fatal.set()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(
+        self, stop: threading.Event | None = None, tick: Callable[[], None] | None = None
+    ) -> Summary:
+        """Acquire until the source finishes, `stop` is set, or a fatal error; always close.
+
+        `tick` is called about ten times a second on the calling thread (progress display).
+        """
+        stop = stop or threading.Event()
+        self._t_start = time.monotonic()
+        self.restorer.start()
+        try:
+            self.source.start(self.on_frame, self.settings.frames)
+            while not stop.is_set() and not self._fatal.is_set():
+                if self.source.wait(0.1):
+                    break
+                self._checkpoint()
+                if tick is not None:
+                    tick()
+            if self.source.error is not None:
+                error = self.source.error
+                if not isinstance(error, SourceError):
+                    error = SourceError(f"{type(error).__name__}: {error}")
+                self._errors.append(str(error))
+        finally:
+            self.source.stop()
+            self.restorer.finish()
+            summary = self.close()
+        return summary
+
+    def _checkpoint(self) -> None:
+        """Rewrite session.json now and then, so a crash leaves recent counters."""
+        if self.record_dir is not None and time.monotonic() - self._last_checkpoint > 2.0:
+            self._last_checkpoint = time.monotonic()
+            write_session(self.record_dir / "session.json", self.session(self.summary()))
+
+    def summary(self) -> Summary:
+        counters = self.ring.counters()
+        duration = time.monotonic() - self._t_start
+        restored_span = (
+            self._t_last_restored - self._t_first_restored if self._t_first_restored else 0.0
+        )
+        return Summary(
+            acquired=self.acquired,
+            recorded=self.raw_recorder.recorded if self.raw_recorder else 0,
+            windows=counters.windows,
+            restored=self.restorer.count,
+            skipped=counters.windows - self.restorer.count,
+            published_raw=self.publisher.published["raw"],
+            published_restored=self.publisher.published["restored"],
+            publish_dropped=self.publisher.dropped,
+            restored_recorded=self.restored_recorder.recorded if self.restored_recorder else 0,
+            duration_s=duration,
+            acquired_fps=self.acquired / duration if duration else 0.0,
+            restored_fps=(self.restorer.count - 1) / restored_span if restored_span else 0.0,
+            latency_ms=percentiles(self._latencies),
+            engine_ms=percentiles(self._engine_times),
+            errors=list(self._errors),
+        )
+
+    def session(self, summary: Summary) -> dict[str, Any]:
+        """The session.json document of design 3.5."""
+        return {
+            "pssr_live_version": __version__,
+            "settings": asdict(self.settings),
+            "source": {"name": self.source.name, "shape": list(self.source.shape),
+                       "dtype": self.source.dtype.name},
+            "model": {"path": self.settings.model, "sha256": self.model_hash,
+                      "kind": self.model_info.kind, "window": self.model_info.window},
+            "engine": {"name": self.engine.name, "device": self.engine.device,
+                       "precision": self.engine.precision},
+            "counters": {
+                "acquired": summary.acquired, "recorded": summary.recorded,
+                "windows": summary.windows, "restored": summary.restored,
+                "skipped": summary.skipped, "published_raw": summary.published_raw,
+                "published_restored": summary.published_restored,
+                "publish_dropped": summary.publish_dropped,
+                "restored_recorded": summary.restored_recorded,
+            },
+            "latency_ms": summary.latency_ms,
+            "engine_ms": summary.engine_ms,
+            "duration_s": summary.duration_s,
+            "errors": summary.errors,
+        }
+
+    def close(self) -> Summary:
+        """Close recorders and the publisher, write session.json, release the source."""
+        for recorder in (self.raw_recorder, self.restored_recorder):
+            if recorder is not None:
+                try:
+                    recorder.close()
+                except RecorderError as exc:
+                    self._errors.append(str(exc))
+        self.publisher.close()
+        self.source.close()
+        summary = self.summary()
+        if self.record_dir is not None:
+            write_session(self.record_dir / "session.json", self.session(summary))
+        return summary
