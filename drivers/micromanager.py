@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymmcore_plus.experimental.unicore import UniMMCore
-
 from pssr_live.drivers.source import Frame, FrameSink, SourceError, SourceThread, check_frame
+from pymmcore_plus.experimental.unicore import UniMMCore
 
 
 class CoreSource:

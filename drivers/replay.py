@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-
 from pssr_live.drivers.source import SUPPORTED_DTYPES, Frame, FrameSink, SourceError, SourceThread
 
 
@@ -34,7 +33,8 @@ def open_movie(path: Path) -> np.ndarray:
         squeezed = squeezed[np.newaxis]
     if squeezed.ndim != 3:
         raise SourceError(
-            f"{path} has shape {shape} (axes {axes}); expected a T x Y x X time-lapse of one channel"
+            f"{path} has shape {shape} (axes {axes}); "
+            "expected a T x Y x X time-lapse of one channel"
         )
     return squeezed
 

@@ -95,6 +95,7 @@ class MitoScene:
         self._labels = np.zeros(0, np.int64)
         self._n_obj = 0
         self._seg_i = np.zeros(0, np.int64)
+        self._acc: np.ndarray | None = None  # reused splat buffer
         self._build()
 
     # ------------------------------------------------------------------ set-up
@@ -302,21 +303,16 @@ class MitoScene:
             self.pos[tips[near]] += vec / np.maximum(dn[near], 1e-9)[:, None] * step[:, None]
         # Tip-to-tip fusion, closest pairs first.
         ii, jj = np.nonzero(np.triu(d < fd, 1))
-        used: set[int] = set()
-        merged: set[tuple[int, int]] = set()
+        touched: set[int] = set()
         for q in np.argsort(d[ii, jj]):
             a, b = int(tips[ii[q]]), int(tips[jj[q]])
             la, lb = int(lab[a]), int(lab[b])
-            key = (min(la, lb), max(la, lb))
-            if a in used or b in used or key in merged or la in {x for x in sum(merged, ())}:
-                continue
-            if lb in {x for x in sum(merged, ())}:
+            if la in touched or lb in touched:
                 continue
             if self._join(a, b):
-                used.update((a, b))
-                merged.add(key)
+                touched.update((la, lb))
         # Tip-to-side fusion (forms branches), rarer.
-        if not merged:
+        if not touched:
             self._side_fusion(tips, fd)
 
     def _join(self, a: int, b: int) -> bool:
@@ -336,11 +332,15 @@ class MitoScene:
 
     def _side_fusion(self, tips: np.ndarray, fd: float) -> None:
         """A free tip close to the side of another mitochondrion pins to it (branch)."""
+        if self.rng.random() > _SIDE_FUSION_P:  # drawn first: same odds, 10x less work
+            return
         lab = self._labels
-        d = np.sqrt(((self.pos[tips][:, None, :] - self.pos[None, :, :]) ** 2).sum(-1))
+        diff = self.pos[tips][:, None, :] - self.pos[None, :, :]
+        d = np.einsum("tpk,tpk->tp", diff, diff)
         d[lab[tips][:, None] == lab[None, :]] = np.inf
-        ti, pj = np.nonzero(d < 0.5 * fd)
-        if len(ti) == 0 or self.rng.random() > _SIDE_FUSION_P:
+        d[:, self.pin >= 0] = np.inf  # never pin onto a branch root
+        ti, pj = np.nonzero(d < (0.5 * fd) ** 2)
+        if len(ti) == 0:
             return
         q = int(np.argmin(d[ti, pj]))
         a, c = int(tips[ti[q]]), int(pj[q])
@@ -424,18 +424,17 @@ class MitoScene:
     def _wrap(self) -> None:
         """Objects entirely outside the field re-enter from the opposite side."""
         h, w = self.settings.hr_shape
-        margin = 24.0 * self._px
+        margin = 32.0 * self._px  # beyond object radius + confocal PSF tails
         lab, k = self._labels, self._n_obj
         lo = np.full((k, 2), np.inf)
         hi = np.full((k, 2), -np.inf)
         np.minimum.at(lo, lab, self.pos)
         np.maximum.at(hi, lab, self.pos)
         size = np.array([h, w], float)
+        # Re-enter half a margin outside the opposite edge (no ping-pong, still unseen).
         shift = np.zeros((k, 2))
-        out_hi = lo > size + margin
-        out_lo = hi < -margin
-        shift = np.where(out_hi, -margin - 1.0 - hi, shift)
-        shift = np.where(out_lo, size + margin + 1.0 - lo, shift)
+        shift = np.where(lo > size + margin, -0.5 * margin - hi, shift)
+        shift = np.where(hi < -margin, size + 0.5 * margin - lo, shift)
         if np.any(shift):
             self.pos += shift[lab]
 
@@ -455,7 +454,6 @@ class MitoScene:
         hi = np.maximum(p1, p2)
         vis = (hi[:, 0] > -pad) & (lo[:, 0] < h + pad) & (hi[:, 1] > -pad) & (lo[:, 1] < w + pad)
         i, j, p1, p2 = i[vis], j[vis], p1[vis], p2[vis]
-        out = np.zeros((h + 3) * (w + 3), np.float64)
         if len(i) == 0:
             return np.zeros((h, w), np.float32)
         pi, nj = prv[i], nxt[j]
@@ -492,9 +490,12 @@ class MitoScene:
         off = r[..., None] * u  # (S, T, K)
         y = c[..., 0, None] + off * normal[..., 0, None]
         x = c[..., 1, None] + off * normal[..., 1, None]
-        _splat(out, y.ravel(), x.ravel(), val.ravel(), h, w)
-        img = out.reshape(h + 3, w + 3)[1 : h + 1, 1 : w + 1]
-        return img.astype(np.float32)
+        if self._acc is None or self._acc.size != (h + 3) * (w + 3):
+            self._acc = np.zeros((h + 3) * (w + 3), np.float64)
+        acc = self._acc
+        acc.fill(0.0)
+        _splat(acc, y.ravel(), x.ravel(), val.ravel(), h, w)
+        return acc.reshape(h + 3, w + 3)[1 : h + 1, 1 : w + 1].astype(np.float32)
 
 
 def _catmull_rom(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -512,17 +513,28 @@ def _catmull_rom(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _splat(out: np.ndarray, y: np.ndarray, x: np.ndarray, v: np.ndarray, h: int, w: int) -> None:
     """Bilinear splat of weighted points into a flat (h+3)*(w+3) image padded by 1 (low)
-    and 2 (high) pixels; points outside land in the padding."""
-    y = np.clip(y, -1.0, h + 0.5) + 1.0
-    x = np.clip(x, -1.0, w + 0.5) + 1.0
-    y0 = y.astype(np.int64)
-    x0 = x.astype(np.int64)
-    fy = y - y0
-    fx = x - x0
+    and 2 (high) pixels; points outside land in the padding. `np.add.at` into a reused
+    buffer: no large temporaries (fresh pages are expensive, on VMs above all)."""
+    y = np.clip(y, -1.0, h + 0.5)
+    y += 1.0
+    x = np.clip(x, -1.0, w + 0.5)
+    x += 1.0
+    y0 = y.astype(np.intp)
+    x0 = x.astype(np.intp)
+    fy = y
+    fy -= y0
+    fx = x
+    fx -= x0
     stride = w + 3
-    base = y0 * stride + x0
-    idx = np.concatenate([base, base + 1, base + stride, base + stride + 1])
-    wts = np.concatenate(
-        [v * (1 - fy) * (1 - fx), v * (1 - fy) * fx, v * fy * (1 - fx), v * fy * fx]
-    )
-    out += np.bincount(idx, wts, minlength=out.size)
+    base = y0
+    base *= stride
+    base += x0
+    vy1 = v * fy
+    vy0 = v - vy1
+    np.add.at(out, base, vy0 * (1.0 - fx))
+    base += 1
+    np.add.at(out, base, vy0 * fx)
+    base += stride
+    np.add.at(out, base, vy1 * fx)
+    base -= 1
+    np.add.at(out, base, vy1 * (1.0 - fx))

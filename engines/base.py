@@ -94,7 +94,9 @@ def create_engine(name: str, model_path: str, **options: object) -> Engine:
     if name == "auto":
         name = "torch"
     if name not in _REGISTRY:
-        raise EngineError(f"unknown engine {name!r}; choose one of: auto, {', '.join(sorted(_REGISTRY))}")
+        raise EngineError(
+            f"unknown engine {name!r}; choose one of: auto, {', '.join(sorted(_REGISTRY))}"
+        )
     return _REGISTRY[name](model_path, **options)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from pssr_live.engines.base import Engine, register
+
 from pssr_live.modelfile import load_model
 
 
@@ -21,7 +21,7 @@ class TorchEngine(Engine):
         self.net, self.info = load_model(model_path)
         self.frames = self.info.net.frames
         self.scale = self.info.net.scale
-        self.multiple = 2 ** self.info.net.depth
+        self.multiple = 2**self.info.net.depth
         self.device = "cpu"
         self.precision = "fp32"
 

@@ -28,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from pssr_live import __version__
+from pssr_live.errors import UserError
 from pssr_live.network import NetConfig, PSSRNet
 from pssr_live.normalization import NormSettings
 
@@ -39,7 +40,7 @@ NET_KINDS = ("pssr-mf", "pssr-sf")
 WINDOWS = ("centered", "causal")
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
     """One-line, user-facing: what is wrong with a model file and what to do."""
 
 
@@ -213,9 +214,12 @@ def _open(
                 raise ModelError(f"{path}: {e}") from e
             tensors = {k: f.get_tensor(k) for k in list(f.keys())} if with_weights else None
     except SafetensorError as e:
-        raise ModelError(
-            f"{path}: not a readable safetensors model file ({e}){_pickle_hint(path)}"
-        ) from e
+        detail = (str(e).splitlines() or [type(e).__name__])[0]
+        hint = _pickle_hint(path) or (
+            "; the file is truncated, damaged or not a model: copy it again or use a file "
+            "written by pssr-live"
+        )
+        raise ModelError(f"{path}: not a readable safetensors model file ({detail}){hint}") from e
     except OSError as e:
         raise ModelError(f"{path}: cannot read model file ({e.strerror or e})") from e
     return tensors, info

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 #: Gain applied to the ICNR-initialised head conv; makes an untrained net output
-#: bicubic(reference frame) + a correction of a few % of the signal.
-HEAD_INIT_GAIN = 0.02
+#: bicubic(reference frame) + a correction of ~1-3 % of the signal (a sensible start).
+HEAD_INIT_GAIN = 0.01
 #: Gain applied to the second conv of every residual block at init (ESRGAN-style
 #: residual scaling: each block starts close to identity).
 RES_INIT_GAIN = 0.1

@@ -99,19 +99,18 @@ class Pipeline:
         settings: RunSettings,
         source: FrameSource,
         engine: Engine,
+        publisher: Publisher,
         model_info: ModelInfo,
         model_hash: str,
     ) -> None:
         self.settings = settings
         self.source = source
         self.engine = engine
+        self.publisher = publisher
         self.model_info = model_info
         self.model_hash = model_hash
         self.ring = RingBuffer(settings.ring_frames, source.shape, source.dtype, engine.frames)
-        self.restorer = Restorer(
-            self.ring, engine, mode=model_info.window, norm=model_info.norm
-        )
-        self.publisher = Publisher(settings.publish)
+        self.restorer = Restorer(self.ring, engine, mode=model_info.window, norm=model_info.norm)
         self.raw_recorder: RawRecorder | None = None
         self.restored_recorder: RestoredRecorder | None = None
         self.record_dir = Path(settings.record) if settings.record else None
@@ -144,7 +143,9 @@ class Pipeline:
             except RecorderError as exc:
                 self._fail(str(exc))
         self.ring.push(frame.index, frame.t_acquired, frame.data)
-        self.publisher.send("raw", {"frame": frame.index, "t_acquired": frame.t_acquired}, frame.data)
+        self.publisher.send(
+            "raw", {"frame": frame.index, "t_acquired": frame.t_acquired}, frame.data
+        )
 
     # -- restorer side ---------------------------------------------------------------------
 
@@ -245,16 +246,29 @@ class Pipeline:
         return {
             "pssr_live_version": __version__,
             "settings": asdict(self.settings),
-            "source": {"name": self.source.name, "shape": list(self.source.shape),
-                       "dtype": self.source.dtype.name},
-            "model": {"path": self.settings.model, "sha256": self.model_hash,
-                      "kind": self.model_info.kind, "window": self.model_info.window},
-            "engine": {"name": self.engine.name, "device": self.engine.device,
-                       "precision": self.engine.precision},
+            "source": {
+                "name": self.source.name,
+                "shape": list(self.source.shape),
+                "dtype": self.source.dtype.name,
+            },
+            "model": {
+                "path": self.settings.model,
+                "sha256": self.model_hash,
+                "kind": self.model_info.kind,
+                "window": self.model_info.window,
+            },
+            "engine": {
+                "name": self.engine.name,
+                "device": self.engine.device,
+                "precision": self.engine.precision,
+            },
             "counters": {
-                "acquired": summary.acquired, "recorded": summary.recorded,
-                "windows": summary.windows, "restored": summary.restored,
-                "skipped": summary.skipped, "published_raw": summary.published_raw,
+                "acquired": summary.acquired,
+                "recorded": summary.recorded,
+                "windows": summary.windows,
+                "restored": summary.restored,
+                "skipped": summary.skipped,
+                "published_raw": summary.published_raw,
                 "published_restored": summary.published_restored,
                 "publish_dropped": summary.publish_dropped,
                 "restored_recorded": summary.restored_recorded,

@@ -1,4 +1,4 @@
-"""Restores the newest complete window on a thread of its own, skipping what it cannot keep up with."""
+"""Restores the newest complete window on its own thread, skipping what it cannot keep up with."""
 
 from __future__ import annotations
 

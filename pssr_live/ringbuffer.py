@@ -43,7 +43,9 @@ class RingBuffer:
     detects a slot overwritten while a reader copied it, and the reader retries.
     """
 
-    def __init__(self, capacity: int, shape: tuple[int, int], dtype: np.dtype | type, window: int = 5):
+    def __init__(
+        self, capacity: int, shape: tuple[int, int], dtype: np.dtype | type, window: int = 5
+    ):
         if capacity < window + 2:
             raise ValueError(f"ring capacity {capacity} is too small for windows of {window}")
         self.capacity = capacity

@@ -17,7 +17,14 @@ from pssr_live.errors import UserError
 WIRE_VERSION = 1
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 TOPICS = ("raw", "restored", "tcs")
-_REQUIRED = {"v": int, "stream": str, "frame": int, "shape": list, "dtype": str, "t_acquired": float}
+_REQUIRED = {
+    "v": int,
+    "stream": str,
+    "frame": int,
+    "shape": list,
+    "dtype": str,
+    "t_acquired": float,
+}
 _REQUIRED_BY_TOPIC: dict[str, dict[str, type]] = {
     "restored": {"window": list, "latency_ms": float, "engine": str},
     "tcs": {"ratio": int, "frames": list, "masks": object},
@@ -96,7 +103,9 @@ def decode(parts: list[bytes]) -> Message:
     if header["stream"] != topic:
         raise WireError(f"header stream {header['stream']!r} does not match topic {topic!r}")
     shape = header["shape"]
-    if len(shape) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
+    if len(shape) != 2 or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape
+    ):
         raise WireError(f"shape {shape!r} is not [height, width] of positive integers")
     if header["dtype"] not in _DTYPES:
         raise WireError(f"dtype {header['dtype']!r} is not supported")
@@ -144,7 +153,9 @@ class Publisher:
             self._socket.bind(address)
         except zmq.ZMQError as exc:
             self._socket.close()
-            raise WireError(f"cannot publish on {address}: {exc}; choose another --publish") from exc
+            raise WireError(
+                f"cannot publish on {address}: {exc}; choose another --publish"
+            ) from exc
         self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=queue_size)
         self.published = {topic: 0 for topic in TOPICS}
         self.dropped = 0

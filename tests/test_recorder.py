@@ -1,3 +1,4 @@
+import itertools
 import json
 import subprocess
 import sys
@@ -7,7 +8,13 @@ import numpy as np
 import pytest
 import tifffile
 
-from pssr_live.recorder import RawRecorder, RecorderError, RestoredRecorder, read_frame_tags, write_session
+from pssr_live.recorder import (
+    RawRecorder,
+    RecorderError,
+    RestoredRecorder,
+    read_frame_tags,
+    write_session,
+)
 
 
 def test_raw_recording_is_ome_with_every_frame_and_delta_t(tmp_path):
@@ -27,7 +34,7 @@ def test_raw_recording_is_ome_with_every_frame_and_delta_t(tmp_path):
     assert 'DeltaT="2.45' in ome and 'TheT="49"' in ome
     tags = read_frame_tags(path)
     assert [t["frame"] for t in tags] == list(range(50))
-    assert all(b["t"] > a["t"] for a, b in zip(tags, tags[1:], strict=False))
+    assert all(b["t"] > a["t"] for a, b in itertools.pairwise(tags))
 
 
 def test_recording_readable_after_the_writer_is_killed(tmp_path):

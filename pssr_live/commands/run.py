@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 from pssr_live.commands.arguments import frame_size, positive_float, positive_int
@@ -14,7 +15,7 @@ from pssr_live.engines.base import create_engine, engine_names
 from pssr_live.errors import UserError
 from pssr_live.modelfile import bundled_model_path, load_model, model_hash
 from pssr_live.pipeline import Pipeline, RunSettings
-from pssr_live.wire import DEFAULT_ADDRESS
+from pssr_live.wire import DEFAULT_ADDRESS, Publisher
 
 NAME = "run"
 HELP = "live pipeline: acquire, restore every new frame, publish over ZeroMQ, record"
@@ -22,7 +23,8 @@ HELP = "live pipeline: acquire, restore every new frame, publish over ZeroMQ, re
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--source", default="sim",
+        "--source",
+        default="sim",
         help="sim (simulated confocal, default) | demo (Micro-Manager DemoCamera) | "
         "mm:PATH.cfg (a Micro-Manager config) | file:MOVIE.tif (replay)",
     )
@@ -30,16 +32,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine", default="auto", help=f"auto | {' | '.join(engine_names())} (default auto)"
     )
     parser.add_argument("--model", type=Path, help="model file (default: the bundled model)")
-    parser.add_argument("--frames", type=positive_int, help="stop after N raw frames (default: until Ctrl-C)")
-    parser.add_argument("--fps", type=positive_float, help="acquisition rate (sim, file: 20; hardware: its own)")
-    parser.add_argument("--size", type=frame_size, help="LR frame size H[xW] (sim: 128; demo: centred ROI)")
+    parser.add_argument(
+        "--frames", type=positive_int, help="stop after N raw frames (default: until Ctrl-C)"
+    )
+    parser.add_argument(
+        "--fps", type=positive_float, help="acquisition rate (sim, file: 20; hardware: its own)"
+    )
+    parser.add_argument(
+        "--size", type=frame_size, help="LR frame size H[xW] (sim: 128; demo: centred ROI)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="simulator seed")
     parser.add_argument("--dose", type=positive_float, help="simulator peak photons per pixel")
-    parser.add_argument("--record", type=Path, metavar="DIR", help="record raw (and restored) frames to DIR")
-    parser.add_argument("--no-record-restored", action="store_true", help="record only the raw stream")
-    parser.add_argument("--publish", default=DEFAULT_ADDRESS, metavar="ADDR", help=f"ZeroMQ PUB address (default {DEFAULT_ADDRESS})")
-    parser.add_argument("--window", choices=("centered", "causal"), help="window mode; picks the bundled model (default: the model's, centered)")
-    parser.add_argument("--timeout", type=positive_float, default=5.0, help="seconds without a frame before the source counts as gone (default 5)")
+    parser.add_argument(
+        "--record", type=Path, metavar="DIR", help="record raw (and restored) frames to DIR"
+    )
+    parser.add_argument(
+        "--no-record-restored", action="store_true", help="record only the raw stream"
+    )
+    parser.add_argument(
+        "--publish",
+        default=DEFAULT_ADDRESS,
+        metavar="ADDR",
+        help=f"ZeroMQ PUB address (default {DEFAULT_ADDRESS})",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow --publish on a non-loopback address (anyone who can reach it sees the images)",
+    )
+    parser.add_argument(
+        "--window",
+        choices=("centered", "causal"),
+        help="window mode; picks the bundled model (default: the model's, centered)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=5.0,
+        help="seconds without a frame before the source counts as gone (default 5)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,20 +82,32 @@ def main(args: argparse.Namespace) -> int:
             "drop --window or give a matching --model"
         )
     settings = RunSettings(
-        source=args.source, engine=args.engine, model=str(model_path), frames=args.frames,
-        fps=args.fps, size=args.size, record=str(args.record) if args.record else None,
-        record_restored=not args.no_record_restored, publish=args.publish, window=info.window,
+        source=args.source,
+        engine=args.engine,
+        model=str(model_path),
+        frames=args.frames,
+        fps=args.fps,
+        size=args.size,
+        record=str(args.record) if args.record else None,
+        record_restored=not args.no_record_restored,
+        publish=args.publish,
+        window=info.window,
     )
     engine = create_engine(args.engine, str(model_path))
-    source = open_source(
-        args.source, fps=args.fps, size=args.size, seed=args.seed, peak_photons=args.dose,
-        timeout_s=args.timeout,
-    )
-    try:
-        pipeline = Pipeline(settings, source, engine, info, model_hash(model_path))
-    except BaseException:
-        source.close()
-        raise
+    publisher = Publisher(args.publish, allow_remote=args.allow_remote)
+    with ExitStack() as on_error:  # until the pipeline owns them, close what is open
+        on_error.callback(publisher.close)
+        source = open_source(
+            args.source,
+            fps=args.fps,
+            size=args.size,
+            seed=args.seed,
+            peak_photons=args.dose,
+            timeout_s=args.timeout,
+        )
+        on_error.callback(source.close)
+        pipeline = Pipeline(settings, source, engine, publisher, info, model_hash(model_path))
+        on_error.pop_all()
     h, w = source.shape
     print(
         f"pssr-live: {source.name} {h}x{w} {source.dtype.name} -> {engine.describe()} "

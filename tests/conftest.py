@@ -1,0 +1,19 @@
+"""Shared fixtures: a free loopback address for each test, Qt offscreen."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture
+def address() -> str:
+    """A tcp address on 127.0.0.1 with a port that is free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
