@@ -12,7 +12,7 @@ from pssr_live import __version__
 from pssr_live.errors import UserError
 
 # Sub-command modules in the order `pssr-live --help` lists them.
-COMMANDS = ("run",)
+COMMANDS = ("run", "export", "build-engine", "train")
 
 
 class OneLineParser(argparse.ArgumentParser):

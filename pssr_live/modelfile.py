@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -38,6 +38,7 @@ META_KEY = "pssr_live"
 #: Kinds whose network is a PSSRNet (other kinds, e.g. "tcs", bring their own loader).
 NET_KINDS = ("pssr-mf", "pssr-sf")
 WINDOWS = ("centered", "causal")
+_Net = TypeVar("_Net", bound=torch.nn.Module)
 
 
 class ModelError(UserError, ValueError):
@@ -129,8 +130,19 @@ def save_model(path: str | os.PathLike[str], net: PSSRNet, info: ModelInfo) -> P
         raise ModelError(
             f"ModelInfo.net {info.net} does not match the network's config {net.config}"
         )
+    return write_model_file(path, net, info.to_dict())
+
+
+def write_model_file(
+    path: str | os.PathLike[str], net: torch.nn.Module, doc: dict[str, Any]
+) -> Path:
+    """Write any network's weights (float32) and its JSON document ``doc``, atomically.
+
+    The shared writer of every model kind (``save_model``, the TCS decoder's).
+    """
+    path = Path(path)
     try:
-        doc = json.dumps(info.to_dict(), sort_keys=True, allow_nan=False)
+        text = json.dumps(doc, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise ModelError(
             f"model metadata is not strict JSON ({e}); use plain numbers/strings"
@@ -143,7 +155,7 @@ def save_model(path: str | os.PathLike[str], net: PSSRNet, info: ModelInfo) -> P
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={META_KEY: doc, "written_by": f"pssr-live {__version__}"})
+        save_file(tensors, tmp, metadata={META_KEY: text, "written_by": f"pssr-live {__version__}"})
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
@@ -176,6 +188,32 @@ def _open(
     path: Path, *, with_weights: bool = True
 ) -> tuple[dict[str, torch.Tensor] | None, ModelInfo]:
     """Check the file and its metadata; read the tensors too if ``with_weights``."""
+    tensors, doc = read_model_file(path, with_weights=with_weights)
+    if doc.get("kind") not in NET_KINDS:
+        raise ModelError(
+            f"{path}: model kind is {doc.get('kind')!r}, not a restoration model {NET_KINDS}"
+        )
+    try:
+        info = ModelInfo.from_dict(doc)
+    except (ValueError, TypeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelError(f"{path}: malformed model metadata ({msg})") from e
+    try:
+        info.validate()
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from e
+    return tensors, info
+
+
+def read_model_file(
+    path: str | os.PathLike[str], *, with_weights: bool = True
+) -> tuple[dict[str, torch.Tensor] | None, dict[str, Any]]:
+    """The tensors (if ``with_weights``) and the JSON document of any pssr-live model file.
+
+    Checks what every kind shares: the file exists, is safetensors (not a pickle), has
+    JSON metadata with a format version this reader knows. ModelError (one line) if not.
+    """
+    path = Path(path)
     if not path.exists():
         raise ModelError(f"model file not found: {path}")
     if not path.is_file():
@@ -203,15 +241,6 @@ def _open(
                     f"{path}: model format version {version} is newer than this pssr-live "
                     f"reads ({FORMAT_VERSION}); upgrade pssr-live"
                 )
-            try:
-                info = ModelInfo.from_dict(doc)
-            except (ValueError, TypeError) as e:
-                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise ModelError(f"{path}: malformed model metadata ({msg})") from e
-            try:
-                info.validate()
-            except ModelError as e:
-                raise ModelError(f"{path}: {e}") from e
             tensors = {k: f.get_tensor(k) for k in list(f.keys())} if with_weights else None
     except SafetensorError as e:
         detail = (str(e).splitlines() or [type(e).__name__])[0]
@@ -222,7 +251,7 @@ def _open(
         raise ModelError(f"{path}: not a readable safetensors model file ({detail}){hint}") from e
     except OSError as e:
         raise ModelError(f"{path}: cannot read model file ({e.strerror or e})") from e
-    return tensors, info
+    return tensors, doc
 
 
 def load_model(
@@ -239,7 +268,14 @@ def load_model(
     assert tensors is not None
     if expect_kind is not None and info.kind != expect_kind:
         raise ModelError(f"{path}: model kind is {info.kind!r}, expected {expect_kind!r}")
-    net = PSSRNet(info.net)
+    return load_weights(path, PSSRNet(info.net), tensors), info
+
+
+def load_weights(path: Path, net: _Net, tensors: dict[str, torch.Tensor]) -> _Net:
+    """Load ``tensors`` into ``net`` (eval mode), checking names, shapes and values.
+
+    ModelError (one line) if they do not match the declared architecture.
+    """
     expected = net.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -265,7 +301,7 @@ def load_model(
         if not torch.isfinite(t).all():
             raise ModelError(f"{path}: weight {k} holds NaN/inf; the model is unusable")
     net.load_state_dict({k: t.to(torch.float32) for k, t in tensors.items()}, strict=True)
-    return net.eval(), info
+    return net.eval()
 
 
 def model_hash(path: str | os.PathLike[str]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pssr_live import __version__
-from pssr_live.drivers.source import Frame, FrameSource, SourceError
+from pssr_live.drivers.source import Frame, FrameSource, SourceError, check_frame
 from pssr_live.engines.base import Engine
 from pssr_live.modelfile import ModelInfo
 from pssr_live.recorder import RawRecorder, RecorderError, RestoredRecorder, write_session
@@ -102,6 +102,7 @@ class Pipeline:
         publisher: Publisher,
         model_info: ModelInfo,
         model_hash: str,
+        fallback: Callable[[], Engine] | None = None,
     ) -> None:
         self.settings = settings
         self.source = source
@@ -110,7 +111,9 @@ class Pipeline:
         self.model_info = model_info
         self.model_hash = model_hash
         self.ring = RingBuffer(settings.ring_frames, source.shape, source.dtype, engine.frames)
-        self.restorer = Restorer(self.ring, engine, mode=model_info.window, norm=model_info.norm)
+        self.restorer = Restorer(
+            self.ring, engine, mode=model_info.window, norm=model_info.norm, fallback=fallback
+        )
         self.raw_recorder: RawRecorder | None = None
         self.restored_recorder: RestoredRecorder | None = None
         self.record_dir = Path(settings.record) if settings.record else None
@@ -135,7 +138,9 @@ class Pipeline:
     # -- producer side ---------------------------------------------------------------------
 
     def on_frame(self, frame: Frame) -> None:
-        """Called on the source's thread for every raw frame."""
+        """Called on the source's thread for every raw frame; a frame of the wrong shape or
+        dtype raises SourceError before anything is recorded, ending the acquisition."""
+        check_frame(frame.data, self.source.shape, self.source.dtype)
         self.acquired += 1
         if self.raw_recorder is not None:
             try:
@@ -158,7 +163,7 @@ class Pipeline:
             "window": list(result.window),
             "latency_ms": latency_ms,
             "engine_ms": result.engine_ms,
-            "engine": self.engine.name,
+            "engine": result.engine,
         }
         self.publisher.send("restored", header, result.image)
         if self.restored_recorder is not None:
@@ -171,8 +176,10 @@ class Pipeline:
         self._t_last_restored = now
 
     def _on_restorer_failed(self, exc: Exception) -> None:
+        then = "falling back" if self.restorer.can_fall_back else "restoration stopped"
         self._errors.append(
-            f"restoration stopped ({type(exc).__name__}: {exc}); raw recording continues"
+            f"engine {self.restorer.engine.name} failed ({type(exc).__name__}: {exc}); "
+            f"{then}; raw recording continues"
         )
 
     def _fail(self, message: str) -> None:
@@ -215,7 +222,10 @@ class Pipeline:
         """Rewrite session.json now and then, so a crash leaves recent counters."""
         if self.record_dir is not None and time.monotonic() - self._last_checkpoint > 2.0:
             self._last_checkpoint = time.monotonic()
-            write_session(self.record_dir / "session.json", self.session(self.summary()))
+            try:
+                write_session(self.record_dir / "session.json", self.session(self.summary()))
+            except RecorderError as exc:
+                self._fail(str(exc))
 
     def summary(self) -> Summary:
         counters = self.ring.counters()
@@ -286,10 +296,13 @@ class Pipeline:
                 try:
                     recorder.close()
                 except RecorderError as exc:
-                    self._errors.append(str(exc))
+                    self._fail(str(exc))
         self.publisher.close()
         self.source.close()
         summary = self.summary()
         if self.record_dir is not None:
-            write_session(self.record_dir / "session.json", self.session(summary))
+            try:
+                write_session(self.record_dir / "session.json", self.session(summary))
+            except RecorderError as exc:
+                summary.errors.append(str(exc))
         return summary

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
+from pssr_live.bigtiff import BigTiffAppender
 from pssr_live.errors import UserError
 
 # Private TIFF tag on every page: {"frame": index, "t": unix seconds}. It keeps each
@@ -26,20 +27,24 @@ class RecorderError(UserError):
 
 
 class StackWriter:
-    """Appends 2-D frames to an OME-TIFF page by page, flushing so a crash loses little.
+    """Appends 2-D frames to an OME-TIFF, one page per frame, each flushed as it is written.
 
-    Each frame is its own TIFF page with its own IFD, so tifffile reads every flushed
-    frame after a crash. The OME-XML (T x Y x X, DeltaT per plane) replaces the
-    first page's description when the writer is closed.
+    The pages go through BigTiffAppender, so the file stays readable with tifffile up to
+    the last complete frame after a crash, a kill or a full disk. The OME-XML (T x Y x X,
+    DeltaT per plane) replaces the first page's description when the writer is closed;
+    after a failed write it is left out, as writing it would need the space that ran out.
     """
 
-    def __init__(self, path: Path, *, flush_every: int = 1) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._flush_every = flush_every
-        self._tif = tifffile.TiffWriter(self.path, bigtiff=True)
+        try:
+            self._pages = BigTiffAppender(self.path)
+        except OSError as exc:
+            raise RecorderError(f"cannot create {self.path}: {exc}") from exc
         self._times: list[float] = []
         self._shape: tuple[int, int] | None = None
         self._dtype: np.dtype | None = None
+        self._failed = False
         self._closed = False
 
     @property
@@ -54,13 +59,13 @@ class StackWriter:
                 f"frame {index} is {data.shape} {data.dtype}, the recording holds "
                 f"{self._shape} {self._dtype}"
             )
-        tag = (FRAME_TAG, "s", 0, json.dumps({"frame": int(index), "t": float(t_acquired)}), True)
-        extra = {"description": IN_PROGRESS} if not self._times else {}
+        texts = {FRAME_TAG: json.dumps({"frame": int(index), "t": float(t_acquired)})}
+        if not self._times:
+            texts[270] = IN_PROGRESS  # ImageDescription, replaced by the OME-XML at close
         try:
-            self._tif.write(data, contiguous=False, metadata=None, extratags=[tag], **extra)
-            if len(self._times) % self._flush_every == 0:
-                self._tif.filehandle.flush()
+            self._pages.append(data, texts)
         except OSError as exc:
+            self._failed = True
             raise RecorderError(f"cannot write {self.path}: {exc}") from exc
         self._times.append(float(t_acquired))
 
@@ -70,10 +75,11 @@ class StackWriter:
             return
         self._closed = True
         try:
-            self._tif.close()
+            self._pages.close()
         except OSError as exc:
-            raise RecorderError(f"cannot close {self.path}: {exc}") from exc
-        if not self._times or self._shape is None or self._dtype is None:
+            if not self._failed:
+                raise RecorderError(f"cannot close {self.path}: {exc}") from exc
+        if self._failed or not self._times or self._shape is None or self._dtype is None:
             return
         n = len(self._times)
         t0 = self._times[0]
@@ -164,8 +170,11 @@ def read_frame_tags(path: Path) -> list[dict[str, float]]:
 def write_session(path: Path, session: dict[str, Any]) -> None:
     """Write session.json atomically (a crash leaves the old or the new, never half)."""
     tmp = Path(path).with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(session, indent=2, default=_json_default))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(session, indent=2, default=_json_default))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RecorderError(f"cannot write {path}: {exc}") from exc
 
 
 def _json_default(obj: Any) -> Any:
@@ -177,14 +186,17 @@ def _json_default(obj: Any) -> Any:
 
 
 class RestoredRecorder(RawRecorder):
-    """Records restored frames; unlike raw frames, these may be dropped (and counted)."""
+    """Records restored frames; unlike raw frames, these may be dropped (and counted).
+
+    `submit` never raises: after a write error the rest is dropped, and `close` reports it.
+    """
 
     def __init__(self, path: Path, *, max_queue_bytes: int = 512 << 20) -> None:
         super().__init__(path, max_queue_bytes=max_queue_bytes)
         self.dropped = 0
 
     def submit(self, index: int, t_acquired: float, data: np.ndarray) -> None:
-        if self._queued_bytes + data.nbytes > self._max_queue_bytes:
+        if self.error is not None or self._queued_bytes + data.nbytes > self._max_queue_bytes:
             self.dropped += 1
             return
         super().submit(index, t_acquired, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,6 +27,7 @@ class RestoredFrame:
     target: int  # the raw index this frame depicts (centre for centered, last for causal)
     t_acquired: float  # acquisition time of the newest raw frame in the window
     engine_ms: float
+    engine: str  # name of the engine that produced it
 
 
 def target_index(window: FrameWindow, mode: WindowMode) -> int:
@@ -39,10 +41,14 @@ class Restorer:
     It never queues: after each window it jumps to the newest one, so a slow engine costs
     skipped windows (counted by the caller as windows formed minus windows restored), never
     growing latency or memory.
+
+    If the engine raises, `failed` is emitted and, when a `fallback` factory was given, the
+    restorer builds that engine once and goes on with it (the failed window is skipped);
+    otherwise, or if the fallback fails too, the thread ends. The raw stream is untouched.
     """
 
     restored = Signal(RestoredFrame)
-    failed = Signal(Exception)
+    failed = Signal(Exception)  # emitted before falling back (see `can_fall_back`) or stopping
 
     def __init__(
         self,
@@ -51,9 +57,11 @@ class Restorer:
         *,
         mode: WindowMode = "centered",
         norm: NormSettings | None = None,
+        fallback: Callable[[], Engine] | None = None,
     ) -> None:
         self.ring = ring
         self.engine = engine
+        self._fallback = fallback
         self.mode = mode
         self.norm = norm or NormSettings()
         self.count = 0
@@ -75,6 +83,7 @@ class Restorer:
             target=target_index(window, self.mode),
             t_acquired=float(window.times[-1]),
             engine_ms=engine_ms,
+            engine=self.engine.name,
         )
 
     def step(self, timeout: float = 0.1) -> RestoredFrame | None:
@@ -90,15 +99,33 @@ class Restorer:
         self.restored.emit(result)
         return result
 
+    @property
+    def can_fall_back(self) -> bool:
+        """True while a fallback engine is still available."""
+        return self._fallback is not None
+
+    def _fall_back(self) -> bool:
+        """Replace the engine by the fallback (once); False if there is none or it fails."""
+        factory, self._fallback = self._fallback, None
+        if factory is None:
+            return False
+        try:
+            self.engine = factory()
+        except Exception as exc:
+            self.failed.emit(exc)
+            return False
+        return True
+
     def start(self) -> None:
         def loop() -> None:
             while not self._stop.is_set():
                 try:
                     self.step()
                 except Exception as exc:  # reported, the raw stream goes on
-                    self.error = exc
                     self.failed.emit(exc)
-                    return
+                    if not self._fall_back():
+                        self.error = exc
+                        return
 
         self._thread = threading.Thread(target=loop, name="restorer", daemon=True)
         self._thread.start()

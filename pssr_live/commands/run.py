@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 from pssr_live.commands.arguments import frame_size, positive_float, positive_int
@@ -106,7 +107,13 @@ def main(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
         )
         on_error.callback(source.close)
-        pipeline = Pipeline(settings, source, engine, publisher, info, model_hash(model_path))
+        # the torch CPU reference is always installed: the engine to fall back on mid-run
+        fallback = (
+            None if engine.name == "torch" else partial(create_engine, "torch", str(model_path))
+        )
+        pipeline = Pipeline(
+            settings, source, engine, publisher, info, model_hash(model_path), fallback=fallback
+        )
         on_error.pop_all()
     h, w = source.shape
     print(

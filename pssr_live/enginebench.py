@@ -1,0 +1,163 @@
+"""Engine benchmark: time per window, frames per second and GFLOP/s, per engine and LR shape.
+
+`pssr-live bench` calls these functions; for a table of your own::
+
+    python -m pssr_live.enginebench --shapes 128x128,256x256 --threads 1
+
+Every figure is the time of ``Engine.restore`` on one normalised window (padding and
+tiling included, normalisation not), after two warm-up windows. "x torch" is torch
+eager float32 on the CPU with the same threads, divided by the engine's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pssr_live.engines.auto import machine
+from pssr_live.engines.base import Engine, EngineError, create_engine, engine_class, engine_names
+from pssr_live.modelfile import bundled_model_path, read_info
+from pssr_live.network import count_flops
+
+WARMUP = 2
+
+
+def random_window(frames: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A normalised-looking float32 window: values in [0, 1]."""
+    return np.random.default_rng(seed).random((frames, *shape), dtype=np.float32)
+
+
+def time_engine(engine: Engine, shape: tuple[int, int], repeats: int = 20) -> dict[str, float]:
+    """Median and 99th-percentile milliseconds per window of `shape`, and frames per second."""
+    window = random_window(engine.frames, shape)
+    for _ in range(WARMUP):
+        engine.restore(window)
+    times = []
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        engine.restore(window)
+        times.append((time.perf_counter() - t0) * 1e3)
+    median = float(np.median(times))
+    return {"median_ms": median, "p99_ms": float(np.percentile(times, 99)), "fps": 1e3 / median}
+
+
+def measured_peak_gflops(threads: int | None = None, n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of an n x n torch matmul on the CPU with `threads` threads."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        a, b = torch.rand(n, n), torch.rand(n, n)
+        a @ b  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return 2 * n**3 / best / 1e9
+
+
+def engine_report(
+    model_path: str | Path,
+    shapes: Sequence[tuple[int, int]],
+    engines: Sequence[str],
+    *,
+    threads: int | None = None,
+    repeats: int = 20,
+) -> list[dict[str, object]]:
+    """One row per engine and shape: ms, fps, model GFLOP per frame, achieved and peak
+    GFLOP/s, and the speed-up over torch eager float32 on the CPU with the same threads."""
+    model_path = str(model_path)
+    config = read_info(model_path).net
+    peak = measured_peak_gflops(threads)
+    baseline = create_engine("torch", model_path, device="cpu", threads=threads)
+    torch_ms = {shape: time_engine(baseline, shape, repeats)["median_ms"] for shape in shapes}
+    rows = []
+    for name in engines:
+        for shape in shapes:
+            engine = create_engine(name, model_path, shape=shape, threads=threads)
+            try:
+                timing = time_engine(engine, shape, repeats)
+            finally:
+                engine.close()
+            padded = tuple(-(-n // config.multiple) * config.multiple for n in shape)
+            gflop = count_flops(config, *padded) / 1e9
+            rows.append(
+                {
+                    "engine": name,
+                    "describe": engine.describe(),
+                    "precision": engine.precision,
+                    "shape": f"{shape[0]}x{shape[1]}",
+                    "threads": threads,
+                    "ms": timing["median_ms"],
+                    "p99_ms": timing["p99_ms"],
+                    "fps": timing["fps"],
+                    "gflop_per_frame": gflop,
+                    "gflops": gflop / (timing["median_ms"] / 1e3),
+                    "peak_gflops": peak,
+                    "vs_torch": torch_ms[shape] / timing["median_ms"],
+                }
+            )
+    return rows
+
+
+def available_engines() -> list[str]:
+    """Registered engines whose runtime is installed here."""
+    names = []
+    for name in engine_names():
+        try:
+            engine_class(name).runtime()
+        except EngineError:
+            continue
+        names.append(name)
+    return names
+
+
+def format_table(rows: list[dict[str, object]]) -> str:
+    head = f"{'engine':<40} {'shape':>9} {'ms':>8} {'p99 ms':>8} {'fps':>7} "
+    head += f"{'GFLOP':>6} {'GFLOP/s':>8} {'peak':>6} {'x torch':>8}"
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['describe']!s:<40} {r['shape']!s:>9} {r['ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['fps']:>7.1f} {r['gflop_per_frame']:>6.2f} {r['gflops']:>8.1f} "
+            f"{r['peak_gflops']:>6.0f} {r['vs_torch']:>8.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pssr_live.commands.arguments import frame_size, positive_int
+
+    parser = argparse.ArgumentParser(prog="python -m pssr_live.enginebench", description=__doc__)
+    parser.add_argument("--model", type=Path, default=None, help="default: the bundled model")
+    parser.add_argument("--shapes", default="128x128,256x256", help="LR shapes, comma-separated")
+    parser.add_argument("--engines", help="comma-separated (default: every engine present)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads for every engine")
+    parser.add_argument("--repeats", type=positive_int, default=20)
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    shapes = [frame_size(s) for s in args.shapes.split(",")]
+    engines = args.engines.split(",") if args.engines else available_engines()
+    model = args.model or bundled_model_path("centered")
+    rows = engine_report(model, shapes, engines, threads=args.threads, repeats=args.repeats)
+    m = machine()
+    print(f"{m['cpu']}, {m['cores']} cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''}; ")
+    print(f"threads {args.threads or 'runtime default'}; model {model}; {args.repeats} repeats")
+    print(format_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": m, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

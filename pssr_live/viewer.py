@@ -1,0 +1,321 @@
+"""Live pyqtgraph viewer: raw and restored side by side, line profiles, rates, live quality.
+
+The raw frame is drawn with a 4x transform (nearest neighbour) so both images share one
+coordinate system in restored pixels; zoom, pan and the line-profile tool apply to both.
+The viewer pairs each restored frame with the raw frame of its `target` index and only
+ever draws the newest restored frame (see `viewstream.LatestReceiver`).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
+
+from pssr_live.viewstream import LatestReceiver, StreamStats, Update
+
+PROFILE_PENS = {"raw": pg.mkPen("#e69f00", width=2), "restored": pg.mkPen("#56b4e9", width=2)}
+QUALITY_PENS = {"psnr": pg.mkPen("#56b4e9", width=2), "psnr_bilinear": pg.mkPen("#999999")}
+
+
+def percentile_levels(image: np.ndarray, low: float = 0.5, high: float = 99.8) -> tuple[float, float]:
+    """Display levels from percentiles of a strided subsample (cheap on 2048x2048 frames)."""
+    step = max(1, max(image.shape) // 256)
+    lo, hi = np.percentile(image[::step, ::step], [low, high])
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
+def display_available() -> bool:
+    """True where a window can be shown: Windows and macOS always, Linux with X11 or Wayland."""
+    import os
+    import sys
+
+    if sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class ImagePanel:
+    """One image in a ViewBox with its own HistogramLUT.
+
+    Frames are drawn strided to about the screen's resolution (nearest neighbour, as Qt
+    would draw them anyway), so a 2048x2048 frame costs what a screen-sized one does;
+    zooming in redraws at full resolution.
+    """
+
+    def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int) -> None:
+        layout.addLabel(title, row=row, col=col, colspan=2)
+        self.view = layout.addViewBox(row=row + 1, col=col, lockAspect=True, invertY=True)
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.item)
+        self.hist = pg.HistogramLUTItem(image=self.item)
+        layout.addItem(self.hist, row=row + 1, col=col + 1)
+        self.data: np.ndarray | None = None
+        self.scale = 1.0
+        self.stride = 0
+        self.view.sigRangeChanged.connect(lambda *_: self.redraw())
+
+    def show(self, image: np.ndarray, scale: float, levels: tuple[float, float] | None) -> None:
+        self.data, self.scale, self.stride = image, scale, 0
+        self.redraw()
+        if levels is not None:
+            self.hist.setLevels(*levels)
+
+    def redraw(self) -> None:
+        """Draw the current frame at the stride the view's zoom needs (if it changed)."""
+        if self.data is None:
+            return
+        screen_px = self.view.viewPixelSize()
+        stride = max(1, int(min(screen_px) / self.scale)) if all(screen_px) else 1
+        if stride == self.stride:
+            return
+        self.stride = stride
+        self.item.setImage(self.data[::stride, ::stride], autoLevels=False)
+        step = self.scale * stride
+        self.item.setTransform(QtGui.QTransform.fromScale(step, step))
+
+
+class ViewerWindow(QtWidgets.QWidget):
+    """The viewer window; `tick` pulls the newest frame, `refresh_readouts` the statistics."""
+
+    closed = QtCore.Signal()
+
+    def __init__(
+        self,
+        receiver: LatestReceiver,
+        *,
+        no_data_after_s: float = 2.0,
+        on_frames: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.receiver = receiver
+        self.no_data_after_s = no_data_after_s
+        self.on_frames = on_frames
+        self.displayed = 0
+        self._display_times: list[float] = []
+        self._setting_levels = False
+        self.setWindowTitle(f"pssr-live view {receiver.address}")
+        self.resize(1300, 900)
+
+        self.status = QtWidgets.QLabel()
+        self.readouts = QtWidgets.QLabel()
+        self.readouts.setFont(QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont))
+        self.auto_levels = QtWidgets.QCheckBox("auto levels (percentiles)")
+        self.auto_levels.setChecked(True)
+        top = QtWidgets.QHBoxLayout()
+        top.addWidget(self.status, stretch=1)
+        top.addWidget(self.auto_levels)
+
+        graphics = pg.GraphicsLayoutWidget()
+        layout = graphics.ci
+        self.raw = ImagePanel(layout, "raw (nearest neighbour)", 0, 0)
+        self.restored = ImagePanel(layout, "restored", 0, 2)
+        self.restored.view.setXLink(self.raw.view)
+        self.restored.view.setYLink(self.raw.view)
+        for panel in (self.raw, self.restored):
+            panel.hist.sigLevelChangeFinished.connect(self._levels_changed_by_hand)
+
+        self.profile_plot = layout.addPlot(row=2, col=0, colspan=2, title="line profile")
+        self.profile_plot.setLabel("bottom", "distance (restored pixels)")
+        self.profile_plot.addLegend(offset=(-5, 5))
+        self.profile_curves = {
+            name: self.profile_plot.plot(pen=pen, name=name) for name, pen in PROFILE_PENS.items()
+        }
+        self.quality_plot = layout.addPlot(row=2, col=2, colspan=2, title="PSNR vs ground truth")
+        self.quality_plot.setLabel("bottom", "frame")
+        self.quality_plot.setLabel("left", "dB")
+        self.quality_plot.addLegend(offset=(-5, 5))
+        self.quality_curves = {
+            name: self.quality_plot.plot(pen=pen, name=name.replace("psnr_", "").replace("psnr", "restored"))
+            for name, pen in QUALITY_PENS.items()
+        }
+        layout.layout.setRowStretchFactor(1, 3)
+        layout.layout.setRowStretchFactor(2, 1)
+
+        # One line-profile ROI per image, kept on the same coordinates.
+        self.rois = [pg.LineSegmentROI([[10, 10], [100, 100]], pen="y") for _ in range(2)]
+        for roi, panel in zip(self.rois, (self.raw, self.restored), strict=True):
+            panel.view.addItem(roi)
+            roi.sigRegionChanged.connect(self._roi_moved)
+        self._roi_placed = False
+
+        box = QtWidgets.QVBoxLayout(self)
+        box.addLayout(top)
+        box.addWidget(graphics, stretch=1)
+        box.addWidget(self.readouts)
+
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start(10)
+        self.readout_timer = QtCore.QTimer(self)
+        self.readout_timer.timeout.connect(self.refresh_readouts)
+        self.readout_timer.start(250)
+        self.refresh_readouts()
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Draw the newest restored frame (and its raw frame) if one arrived."""
+        update = self.receiver.take()
+        if update is not None:
+            self.show_update(update)
+
+    def show_update(self, update: Update) -> None:
+        restored = update.restored.image
+        auto = self.auto_levels.isChecked()
+        self._setting_levels = True
+        try:
+            self.restored.show(restored, 1.0, percentile_levels(restored) if auto else None)
+            if update.raw is not None:
+                raw = update.raw.image
+                scale = restored.shape[0] / raw.shape[0]
+                self.raw.show(raw, scale, percentile_levels(raw) if auto else None)
+        finally:
+            self._setting_levels = False
+        if not self._roi_placed:
+            self._place_roi(restored.shape)
+        self._update_profiles()
+        self.displayed += 1
+        self._display_times = [*self._display_times[-49:], time.monotonic()]
+        if self.on_frames is not None:
+            self.on_frames(self.displayed)
+
+    def _levels_changed_by_hand(self) -> None:
+        if not self._setting_levels:
+            self.auto_levels.setChecked(False)
+
+    # -- line profile ------------------------------------------------------------------------
+
+    def _place_roi(self, shape: tuple[int, ...]) -> None:
+        """Put the profile line across the middle of the first frame and fit the view."""
+        h, w = shape
+        state = {"pos": (0, 0), "size": (1, 1), "angle": 0.0}
+        state["points"] = [(0.3 * w, 0.5 * h), (0.7 * w, 0.5 * h)]
+        for roi in self.rois:
+            roi.blockSignals(True)
+            roi.setState(state)
+            roi.blockSignals(False)
+        self.raw.view.autoRange(padding=0)
+        self._roi_placed = True
+
+    def _roi_moved(self, roi: pg.LineSegmentROI) -> None:
+        other = self.rois[1] if roi is self.rois[0] else self.rois[0]
+        other.blockSignals(True)
+        other.setState(roi.getState())
+        other.blockSignals(False)
+        self._update_profiles()
+
+    def _update_profiles(self) -> None:
+        start, end = self.rois[1].listPoints()
+        length = float((end - start).length())
+        for name, panel, roi in (
+            ("raw", self.raw, self.rois[0]),
+            ("restored", self.restored, self.rois[1]),
+        ):
+            if panel.data is None:
+                continue
+            profile = roi.getArrayRegion(panel.data, panel.item, axes=(0, 1), order=0)
+            self.profile_curves[name].setData(np.linspace(0, length, len(profile)), profile)
+
+    # -- readouts ----------------------------------------------------------------------------
+
+    def refresh_readouts(self) -> None:
+        stats = self.receiver.stats()
+        self.status.setText(self._status_text(stats))
+        times = self._display_times
+        shown_fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+        lat = (
+            f"latency p50 {stats.latency_p50_ms:.0f} ms, p99 {stats.latency_p99_ms:.0f} ms"
+            if stats.latency_p50_ms is not None
+            else "latency -"
+        )
+        lines = [
+            f"acquisition {stats.acquisition_fps:5.1f} fps | restored {stats.restored_fps:5.1f} fps"
+            f" | displayed {shown_fps:5.1f} fps | skipped windows {stats.skipped} | {lat}"
+        ]
+        q = stats.quality
+        if q is not None:
+            lines.append(
+                f"frame {q['frame']}: restored PSNR {q['psnr']:.2f} dB SSIM {q['ssim']:.3f} | "
+                f"bilinear PSNR {q['psnr_bilinear']:.2f} dB SSIM {q['ssim_bilinear']:.3f}"
+            )
+            frames = [h["frame"] for h in stats.quality_history]
+            for name, curve in self.quality_curves.items():
+                curve.setData(frames, [h[name] for h in stats.quality_history])
+        else:
+            lines.append("quality: no ground truth in this stream (simulated source only)")
+        self.readouts.setText("\n".join(lines))
+
+    def _status_text(self, stats: StreamStats) -> str:
+        address = self.receiver.address
+        if stats.silent_s is None:
+            return f"<b style='color:#d55e00'>waiting for data from {address}</b>"
+        if stats.silent_s > self.no_data_after_s:
+            return (
+                f"<b style='color:#d55e00'>no data from {address} for {stats.silent_s:.0f} s</b>"
+            )
+        return f"receiving from {address}"
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.closed.emit()
+        super().closeEvent(event)
+
+
+def save_screenshot(window: QtWidgets.QWidget, path: Path) -> None:
+    """Render the window to a PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path)):
+        raise OSError(f"cannot write screenshot {path}")
+
+
+def show(
+    address: str,
+    *,
+    screenshot: Path | None = None,
+    exit_after: int | None = None,
+    no_data_after_s: float = 2.0,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run the viewer on this (the main) thread until the window closes or `stop` is set.
+
+    With `exit_after`, it exits after that many restored frames were displayed, saving
+    `screenshot` first if given. Ctrl-C closes it. Returns the number of frames displayed.
+    """
+    app = pg.mkQApp("pssr-live")
+    receiver = LatestReceiver(address)
+    window: ViewerWindow
+
+    def frames_shown(n: int) -> None:
+        if exit_after is not None and n >= exit_after:
+            if screenshot is not None:
+                window.refresh_readouts()
+                save_screenshot(window, screenshot)
+            app.quit()
+
+    window = ViewerWindow(receiver, no_data_after_s=no_data_after_s, on_frames=frames_shown)
+    window.closed.connect(app.quit)
+    # Qt's loop blocks Python's signal handling: wake Python regularly, quit on SIGINT / stop.
+    watchdog = QtCore.QTimer()
+    watchdog.timeout.connect(lambda: stop is not None and stop.is_set() and app.quit())
+    watchdog.start(100)
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda *_: app.quit())
+    window.show()
+    try:
+        app.exec()
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+        watchdog.stop()
+        window.timer.stop()
+        window.readout_timer.stop()
+        window.close()
+        receiver.close()
+    return window.displayed

@@ -1,0 +1,27 @@
+"""Soak: acquisition faster than restoration, a slow subscriber and a viewer that comes and goes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pssr_live.soak import run_soak
+
+
+def check(report) -> None:
+    assert report.ok, "\n".join(report.lines())
+    c = report.counters
+    assert c["acquired"] == c["recorded"] == report.frames_in_file > 0
+    assert c["skipped"] > 0 and c["restored"] > 0
+    assert report.slow_subscriber_received > 0 and report.viewer_connections >= 2
+
+
+def test_soak_short(tmp_path):
+    check(run_soak(15, tmp_path, source="demo", fps=60, size=(128, 128)))
+
+
+@pytest.mark.slow
+def test_soak_long(tmp_path):
+    minutes = float(os.environ.get("PSSR_SOAK_MINUTES", "1"))
+    check(run_soak(60 * minutes, tmp_path, source="demo", fps=60, size=(128, 128)))
