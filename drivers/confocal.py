@@ -249,4 +249,3 @@ def simulate_movie(
         hr[t] = scanner.ground_truth(obj)
         lr[t] = scanner.scan(obj)
     return lr, hr
-

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 __all__ = ["MitoScene", "SceneSettings"]
 
@@ -57,8 +58,8 @@ _VEL_AR = 0.98  # velocity autocorrelation per frame (smooth transport paths)
 _V_MOTILE, _V_STILL = 0.7, 0.04  # stationary velocity std, px/frame
 _MOTILE_FRACTION = 0.25
 _JITTER_PX = 0.04  # per-point random motion, px/frame
-_BEND_AR, _BEND_PX = 0.9, 0.06  # bending force autocorrelation and amplitude
-_SMOOTH = 0.03  # curvature smoothing per frame
+_BEND_AR, _BEND_PX = 0.9, 0.035  # bending force autocorrelation and amplitude
+_SMOOTH = 0.05  # curvature smoothing per frame
 _COOLDOWN = 40  # frames a fresh fission tip cannot fuse
 _KICK_PX = 0.25  # fission products separate at this speed, px/frame
 _SIDE_FUSION_P = 0.1  # probability per frame that a tip close to a side pins to it
@@ -145,9 +146,7 @@ class MitoScene:
                 for _b in range(int(rng.integers(1, 4))):
                     j = int(rng.integers(2, len(main) - 2))
                     tang = main[j + 1] - main[j - 1]
-                    ang = np.arctan2(tang[0], tang[1]) + rng.choice([-1, 1]) * rng.uniform(
-                        0.9, 2.2
-                    )
+                    ang = np.arctan2(tang[0], tang[1]) + rng.choice([-1, 1]) * rng.uniform(0.9, 2.2)
                     blen = np.exp(rng.uniform(np.log(_MIN_LEN), np.log(_MAX_LEN / 2))) * self._px
                     br = self._random_chain(main[j], ang, blen)
                     add_chain(br, start + j)
@@ -229,6 +228,7 @@ class MitoScene:
         self.nxt[ch] = old_prv
         self.rest[ch[1:]] = rest
         self.rest[ch[0]] = _SEG_PX * self._px
+        self._dirty = True  # segment list changes direction
         return True
 
     def polylines(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -239,6 +239,23 @@ class MitoScene:
             ch = self._chain(int(hd))
             out.append((self.pos[ch].copy(), self.width[ch].copy(), self.bright[ch].copy()))
         return out
+
+    def check(self) -> None:
+        """Raise AssertionError if the chain/pin structure is inconsistent (for tests)."""
+        p = len(self.pos)
+        i = np.flatnonzero(self.nxt >= 0)
+        assert np.all(self.prv[self.nxt[i]] == i), "nxt/prv mismatch"
+        i = np.flatnonzero(self.prv >= 0)
+        assert np.all(self.nxt[self.prv[i]] == i), "prv/nxt mismatch"
+        pinned = self.pin >= 0
+        assert np.all(self.prv[pinned] < 0), "pinned point is not a chain head"
+        seen = np.zeros(p, bool)
+        for hd in np.flatnonzero(self.prv < 0):
+            ch = self._chain(int(hd))
+            assert len(ch) >= 2 and not seen[ch].any(), "chain too short or shared"
+            seen[ch] = True
+        assert seen.all(), "points in a cycle"
+        assert np.isfinite(self.pos).all() and (self.width > 0).all()
 
     # ------------------------------------------------------------------ dynamics
 
@@ -253,9 +270,12 @@ class MitoScene:
 
         # Directed transport: object velocity = mean of its points, OU update.
         cnt = np.bincount(lab, minlength=k)
-        v = np.stack(
-            [np.bincount(lab, self.vel[:, 0], k), np.bincount(lab, self.vel[:, 1], k)], axis=1
-        ) / cnt[:, None]
+        v = (
+            np.stack(
+                [np.bincount(lab, self.vel[:, 0], k), np.bincount(lab, self.vel[:, 1], k)], axis=1
+            )
+            / cnt[:, None]
+        )
         m = np.bincount(lab, self.motility, k) / cnt
         sd = (m * _V_MOTILE + (1 - m) * _V_STILL) * self._px
         v = _VEL_AR * v + np.sqrt(1 - _VEL_AR**2) * sd[:, None] * rng.normal(size=(k, 2))
@@ -290,21 +310,21 @@ class MitoScene:
             return
         lab = self._labels
         tp = self.pos[tips]
-        d = np.sqrt(((tp[:, None, :] - tp[None, :, :]) ** 2).sum(-1))
-        other = lab[tips][:, None] != lab[tips][None, :]
-        d = np.where(other, d, np.inf)
-        # Attraction within 3x the fusion distance, toward the nearest foreign tip.
-        j = np.argmin(d, axis=1)
-        dn = d[np.arange(len(tips)), j]
-        near = np.flatnonzero(dn < 3 * fd)
-        if len(near):
-            vec = tp[j[near]] - tp[near]
-            step = np.minimum(0.3 * self._px * s.speed, 0.5 * dn[near])
-            self.pos[tips[near]] += vec / np.maximum(dn[near], 1e-9)[:, None] * step[:, None]
+        pairs = cKDTree(tp).query_pairs(3 * fd, output_type="ndarray").reshape(-1, 2)
+        ii, jj = pairs[:, 0], pairs[:, 1]
+        keep = lab[tips[ii]] != lab[tips[jj]]
+        ii, jj = ii[keep], jj[keep]
+        vec = tp[jj] - tp[ii]
+        dist = np.sqrt((vec * vec).sum(1))
+        # Attraction within 3x the fusion distance: near foreign tips pull on each other.
+        pull = np.minimum(0.15 * self._px * s.speed, 0.25 * dist) / np.maximum(dist, 1e-9)
+        np.add.at(self.pos, tips[ii], vec * pull[:, None])
+        np.add.at(self.pos, tips[jj], -vec * pull[:, None])
+        close = dist < fd
+        ii, jj, dist = ii[close], jj[close], dist[close]
         # Tip-to-tip fusion, closest pairs first.
-        ii, jj = np.nonzero(np.triu(d < fd, 1))
         touched: set[int] = set()
-        for q in np.argsort(d[ii, jj]):
+        for q in np.argsort(dist):
             a, b = int(tips[ii[q]]), int(tips[jj[q]])
             la, lb = int(lab[a]), int(lab[b])
             if la in touched or lb in touched:
@@ -335,15 +355,15 @@ class MitoScene:
         if self.rng.random() > _SIDE_FUSION_P:  # drawn first: same odds, 10x less work
             return
         lab = self._labels
-        diff = self.pos[tips][:, None, :] - self.pos[None, :, :]
-        d = np.einsum("tpk,tpk->tp", diff, diff)
-        d[lab[tips][:, None] == lab[None, :]] = np.inf
-        d[:, self.pin >= 0] = np.inf  # never pin onto a branch root
-        ti, pj = np.nonzero(d < (0.5 * fd) ** 2)
+        d, pj = cKDTree(self.pos).query(self.pos[tips], k=8, distance_upper_bound=0.5 * fd)
+        found = np.isfinite(d)
+        pjc = np.where(found, pj, 0)
+        ok = found & (lab[pjc] != lab[tips][:, None]) & (self.pin[pjc] < 0)  # not onto a root
+        ti, kk = np.nonzero(ok)
         if len(ti) == 0:
             return
-        q = int(np.argmin(d[ti, pj]))
-        a, c = int(tips[ti[q]]), int(pj[q])
+        q = int(np.argmin(d[ti, kk]))
+        a, c = int(tips[ti[q]]), int(pj[ti[q], kk[q]])
         if self.prv[a] >= 0 and not self._reverse(a):  # make `a` a head
             return
         if self.prv[a] >= 0 or self.pin[a] >= 0:
@@ -357,6 +377,7 @@ class MitoScene:
         rate = self.settings.fission_rate
         if rate <= 0:
             return
+        self._refresh()  # fusion may have joined or reversed chains
         fire = np.flatnonzero(self.rng.random(self._n_obj) < rate)
         if len(fire) == 0:
             return

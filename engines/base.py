@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
-
 from pssr_live.engines.tiling import DEFAULT_OVERLAP, restore_tiled
+
 from pssr_live.errors import UserError
 
 if TYPE_CHECKING:
@@ -148,12 +149,13 @@ def pad_to_multiple(window: np.ndarray, multiple: int) -> np.ndarray:
 
 
 _REGISTRY: dict[str, type[Engine]] = {}
+E = TypeVar("E", bound=Engine)
 
 
-def register(name: str):
+def register(name: str) -> Callable[[type[E]], type[E]]:
     """Class decorator: make an engine available under `--engine NAME`."""
 
-    def wrap(cls: type[Engine]) -> type[Engine]:
+    def wrap(cls: type[E]) -> type[E]:
         _REGISTRY[name] = cls
         return cls
 

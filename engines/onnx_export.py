@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-
-from pssr_live.engines.base import EngineError
 from pssr_live.engines.cache import cache_dir, write_atomic
-from pssr_live.modelfile import ModelError, ModelInfo, load_model, model_hash
+
+from pssr_live.modelfile import ModelError, ModelInfo, info_from_dict, load_network, model_hash
 
 OPSET = 17
 INPUT = "window"
@@ -64,7 +63,7 @@ def export_onnx(model_path: str | os.PathLike[str], *, fp16: bool = False) -> on
     """Export the model file at `model_path` to a checked ONNX graph (see the module doc)."""
     import torch
 
-    net, info = load_model(model_path)
+    net, info = load_network(model_path)
     m = info.net.multiple
     example = torch.zeros(1, info.net.frames, 4 * m, 4 * m)
     buf = io.BytesIO()
@@ -102,13 +101,8 @@ def export_onnx(model_path: str | os.PathLike[str], *, fp16: bool = False) -> on
 
 def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     """float16 weights and activations, float32 input and output (Casts at both ends)."""
-    try:
-        from onnxconverter_common import float16
-    except ImportError as e:
-        raise EngineError(
-            "fp16 ONNX needs onnxconverter-common: pip install onnxconverter-common "
-            "(or pip install 'pssr-live[fp16]')"
-        ) from e
+    from onnxconverter_common import float16
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "values truncated to fp16 range" for tiny weights
         half = float16.convert_float_to_float16(model, keep_io_types=True)
@@ -132,7 +126,7 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     if "pssr_live" not in props:
         raise ModelError(f"{path}: no pssr-live metadata; export it with `pssr-live export`")
     try:
-        info = ModelInfo.from_dict(json.loads(props["pssr_live"]))
+        info = info_from_dict(json.loads(props["pssr_live"]))
     except (ValueError, TypeError) as e:
         raise ModelError(f"{path}: malformed pssr-live metadata ({e})") from e
     return OnnxModel(data, info, props.get("model_sha256", ""), props.get("precision", "fp32"))
@@ -241,9 +235,7 @@ def _edge_pad2(src: str, dst: str, tag: str) -> tuple[list[onnx.NodeProto], list
             for part, value in (("starts", start), ("ends", end), ("axes", axis)):
                 inits.append(numpy_helper.from_array(np.array([value], np.int64), f"{key}_{part}"))
             nodes.append(
-                helper.make_node(
-                    "Slice", [a, f"{key}_starts", f"{key}_ends", f"{key}_axes"], [key]
-                )
+                helper.make_node("Slice", [a, f"{key}_starts", f"{key}_ends", f"{key}_axes"], [key])
             )
             names[side] = key
         first, last = names["first"], names["last"]

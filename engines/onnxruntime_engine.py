@@ -4,7 +4,6 @@ optimisations on, a configurable number of threads."""
 from __future__ import annotations
 
 import numpy as np
-
 from pssr_live.engines.base import Engine, EngineError, register
 from pssr_live.engines.onnx_export import INPUT, OUTPUT, onnx_for
 
@@ -35,9 +34,7 @@ class OnnxRuntimeEngine(Engine):
             so.intra_op_num_threads = threads
         so.log_severity_level = 3  # errors only: not the notes about unused initialisers
         try:
-            self.session = ort.InferenceSession(
-                model.data, so, providers=["CPUExecutionProvider"]
-            )
+            self.session = ort.InferenceSession(model.data, so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types
             raise EngineError(f"onnxruntime cannot load the model: {e}") from e
         self.precision = model.precision

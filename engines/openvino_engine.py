@@ -9,7 +9,6 @@ The precision it really uses is read back from the compiled model and reported.
 from __future__ import annotations
 
 import numpy as np
-
 from pssr_live.engines.base import Engine, EngineError, register
 from pssr_live.engines.onnx_export import onnx_for
 
@@ -53,12 +52,16 @@ class OpenVinoEngine(Engine):
         if precision:
             config["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
         self._core, self._data, self._config = ov.Core(), model.data, config
-        self._requests = {None: self._compile(None)}
-        if shape is not None:  # a static shape compiles to faster kernels (~10 % here)
+        # A static shape compiles to faster kernels (~10 % here); other shapes (tiles at
+        # the edges of odd frames, a shape change) get a dynamic-shape model when needed.
+        self._requests: dict[tuple[int, ...] | None, object] = {}
+        if shape is not None:
             padded = tuple(-(-n // self.multiple) * self.multiple for n in shape)
             static = (1, self.frames, *(self.tile_shape(*padded) or padded))
             self._requests[static] = self._compile(static)
-        compiled = self._requests[None].get_compiled_model()
+        else:
+            self._requests[None] = self._compile(None)
+        compiled = next(iter(self._requests.values())).get_compiled_model()
         hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.precision = _NAMES.get(hint, hint)
         self.threads = threads
@@ -79,7 +82,11 @@ class OpenVinoEngine(Engine):
         return f"openvino {_ov().get_version()}"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        request = self._requests.get(batch.shape) or self._requests[None]
+        request = self._requests.get(batch.shape)
+        if request is None:
+            request = self._requests.get(None) or self._requests.setdefault(
+                None, self._compile(None)
+            )
         request.infer({0: batch})
         return request.get_output_tensor(0).data.copy()
 

@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
 from pssr_live.engines.base import DEFAULT_SHAPE, Engine, EngineError, register
 from pssr_live.engines.cache import cache_dir, write_atomic
 from pssr_live.engines.onnx_export import INPUT, OUTPUT, OnnxModel, onnx_for
@@ -181,6 +180,8 @@ def _build(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     if precision == "fp16" and not _strongly_typed(trt):
         config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # fp32 means fp32 (parity 1e-4)
     frames, m = onnx.info.net.frames, onnx.info.net.multiple
     profile = builder.create_optimization_profile()
     full = (1, frames, *shape)
@@ -238,15 +239,18 @@ class TensorRTEngine(Engine):
                     raise EngineError(f"engine {plan}: tensor {tensor!r} is not float32")
             self._context = self._engine.create_execution_context()
             self._stream = cuda.Stream()
-            h, w = self.max_shape
-            s = self.scale
-            self._host_in = cuda.pagelocked_empty(self.frames * h * w, np.float32)
-            self._host_out = cuda.pagelocked_empty(s * h * s * w, np.float32)
+            largest = (1, self.frames, *self.max_shape)
+            if not self._context.set_input_shape(INPUT, largest):
+                raise EngineError(f"engine {plan} does not take its own shape {largest}")
+            out_size = int(np.prod(self._context.get_tensor_shape(OUTPUT)))
+            self._host_in = cuda.pagelocked_empty(int(np.prod(largest)), np.float32)
+            self._host_out = cuda.pagelocked_empty(out_size, np.float32)
             self._dev_in = cuda.mem_alloc(self._host_in.nbytes)
             self._dev_out = cuda.mem_alloc(self._host_out.nbytes)
             self._context.set_tensor_address(INPUT, int(self._dev_in))
             self._context.set_tensor_address(OUTPUT, int(self._dev_out))
         self._shape: tuple[int, ...] | None = None
+        self._out_shape: tuple[int, ...] = ()
         self._graph = None  # CUDA graph of the current shape
 
     @classmethod
@@ -279,14 +283,13 @@ class TensorRTEngine(Engine):
 
     def _run_window(self, window: np.ndarray) -> np.ndarray:
         shape = (1, *window.shape)
-        _, _, h, w = shape
-        out_shape = (1, 1, self.scale * h, self.scale * w)
-        host_in = self._host_in[: window.size].reshape(shape)
-        host_out = self._host_out[: int(np.prod(out_shape))].reshape(out_shape)
         if shape != self._shape:
             if not self._context.set_input_shape(INPUT, shape):
                 raise EngineError(f"TensorRT engine does not take input shape {shape}")
             self._shape, self._graph = shape, None
+            self._out_shape = tuple(self._context.get_tensor_shape(OUTPUT))
+        host_in = self._host_in[: window.size].reshape(shape)
+        host_out = self._host_out[: int(np.prod(self._out_shape))].reshape(self._out_shape)
         np.copyto(host_in, window[np.newaxis])
         self._cuda.memcpy_htod_async(self._dev_in, host_in, self._stream)
         self._execute()

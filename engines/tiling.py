@@ -71,7 +71,9 @@ def restore_tiled(
     _, h, w = window.shape
     if h % multiple or w % multiple:
         raise ValueError(f"window {h}x{w} is not padded to a multiple of {multiple}")
-    th, tw = (max(multiple, min(t, n) // multiple * multiple) for t, n in ((tile[0], h), (tile[1], w)))
+    th, tw = (
+        max(multiple, min(t, n) // multiple * multiple) for t, n in ((tile[0], h), (tile[1], w))
+    )
     ov = -(-overlap // multiple) * multiple
     ov_h = min(ov, th // 2 // multiple * multiple)
     ov_w = min(ov, tw // 2 // multiple * multiple)

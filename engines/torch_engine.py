@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
 from pssr_live.engines.base import Engine, EngineError, register
-from pssr_live.modelfile import load_model
+
+from pssr_live.modelfile import load_network
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: Shapes whose CUDA graph and buffers are kept (tiles and one frame shape need 1-2).
@@ -43,7 +43,7 @@ class TorchEngine(Engine):
             raise EngineError("the torch engine needs the model file (.safetensors), not ONNX")
         if threads:
             torch.set_num_threads(threads)
-        net, info = load_model(model_path)
+        net, info = load_network(model_path)
         super().__init__(info, **options)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         on_cuda = self.device.startswith("cuda")
@@ -59,7 +59,9 @@ class TorchEngine(Engine):
                 "use fp32 on the CPU, fp16 or bf16 on CUDA"
             )
         self.net = net
-        self._cuda = _CudaRunner(net, self.device, _DTYPES[self.precision], cuda_graphs) if on_cuda else None
+        self._cuda = (
+            _CudaRunner(net, self.device, _DTYPES[self.precision], cuda_graphs) if on_cuda else None
+        )
 
     @classmethod
     def runtime(cls) -> str:
@@ -73,7 +75,9 @@ class TorchEngine(Engine):
             return self.net(torch.from_numpy(batch)).numpy()
 
     def describe(self) -> str:
-        graphs = ", CUDA graphs" if self._cuda is not None and self._cuda.graphs else ""
+        if self._cuda is None:
+            return f"{self.name} (cpu, {self.precision}, {torch.get_num_threads()} threads)"
+        graphs = ", CUDA graphs" if self._cuda.graphs else ""
         return f"{self.name} ({self.device}, {self.precision}{graphs})"
 
     def close(self) -> None:
@@ -101,6 +105,8 @@ class _CudaRunner:
         self.dtype = dtype
         self.graphs = graphs
         torch.backends.cudnn.benchmark = True  # shapes are fixed: let cuDNN pick the kernels
+        if dtype == torch.float32:  # fp32 means fp32: no TF32 convolutions (parity 1e-4)
+            torch.backends.cudnn.allow_tf32 = False
         self.net = net.to(self.device, dtype).to(memory_format=torch.channels_last).eval()
         self.stream = torch.cuda.Stream(self.device)
         self.slots: dict[tuple[int, ...], _Slot] = {}
@@ -115,28 +121,25 @@ class _CudaRunner:
             return slot
         if len(self.slots) >= MAX_SLOTS:
             self.slots.pop(next(iter(self.slots)))
-        n, _, h, w = shape
-        scale = self.net.config.scale
-        out_shape = (n, 1, scale * h, scale * w)
-        slot = _Slot(
-            host_in=torch.empty(shape, dtype=torch.float32, pin_memory=True),
-            host_out=torch.empty(out_shape, dtype=torch.float32, pin_memory=True),
-            dev_in=torch.zeros(shape, dtype=torch.float32, device=self.device),
-        )
-        if self.graphs:
-            self._capture(slot)
-        self.slots[shape] = slot
-        return slot
-
-    def _capture(self, slot: _Slot) -> None:
-        """Warm up on the engine's stream (cuDNN autotuning, allocator), then capture."""
+        dev_in = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))  # the zeros are written
+        # Warm up on the engine's stream (cuDNN autotuning, allocator) before any
+        # capture, as CUDA graphs require; the warm-up also gives the output shape.
         with torch.no_grad(), torch.cuda.stream(self.stream):
             for _ in range(3):
-                self._forward(slot.dev_in)
+                out = self._forward(dev_in)
         self.stream.synchronize()
-        slot.graph = torch.cuda.CUDAGraph()
-        with torch.no_grad(), torch.cuda.graph(slot.graph, stream=self.stream):
-            slot.dev_out = self._forward(slot.dev_in)
+        slot = _Slot(
+            host_in=torch.empty(shape, dtype=torch.float32, pin_memory=True),
+            host_out=torch.empty(out.shape, dtype=torch.float32, pin_memory=True),
+            dev_in=dev_in,
+        )
+        if self.graphs:
+            slot.graph = torch.cuda.CUDAGraph()
+            with torch.no_grad(), torch.cuda.graph(slot.graph, stream=self.stream):
+                slot.dev_out = self._forward(slot.dev_in)
+        self.slots[shape] = slot
+        return slot
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         slot = self._slot(batch.shape)

@@ -12,7 +12,21 @@ from pssr_live import __version__
 from pssr_live.errors import UserError
 
 # Sub-command modules in the order `pssr-live --help` lists them.
-COMMANDS = ("run", "export", "build-engine", "train")
+COMMANDS = (
+    "run",
+    "export",
+    "build-engine",
+    "train",
+    "evaluate",
+    "restore",
+    "keys",
+    "view",
+    "bench",
+    "compress",
+    "decompress",
+    "train-tcs",
+    "evaluate-tcs",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -24,7 +24,8 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from pssr_live.crappify import ConfocalCrappifier, Degraded, PaperCrappifier
 from pssr_live.domain import DomainRanges, window_seed
-from pssr_live.drivers.confocal import simulate_movie
+from pssr_live.drivers.confocal import ScanSettings, simulate_movie
+from pssr_live.drivers.scene import SceneSettings
 from pssr_live.errors import UserError
 from pssr_live.normalization import NormSettings, normalize
 
@@ -54,6 +55,8 @@ def read_movie(path: str | os.PathLike[str]) -> np.ndarray:
         raise MovieError(f"{path}: no such file") from None
     except Exception as exc:  # tifffile raises many types for bad files
         raise MovieError(f"{path}: not a readable TIFF ({exc})") from None
+    if len(axes) != data.ndim:  # a damaged file tifffile could only partly read
+        raise MovieError(f"{path}: damaged TIFF (axes {axes!r}, data of shape {data.shape})")
     for ax, n in zip(axes, data.shape, strict=True):
         if ax in "CS" and n > 1:
             raise MovieError(
@@ -125,6 +128,43 @@ def make_pair(
     return x, y
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated LR movie, its HR ground truth, and the scene and microscope drawn."""
+
+    lr: np.ndarray  # (T, h, w) uint16
+    hr: np.ndarray  # (T, 4h, 4w) float32, object units
+    scene: SceneSettings
+    scan: ScanSettings
+    seed: int
+
+
+def simulate(
+    split: str,
+    base_seed: int,
+    index: int,
+    frames: int,
+    size: int,
+    ranges: DomainRanges | None = None,
+    peak_photons: float | None = None,
+    check_frame: int | None = None,
+) -> Simulation:
+    """Movie `index` of `split`: its own scene and microscope from `ranges`.
+
+    Nearly empty fields are redrawn with the next sub-seed (deterministically), so that
+    no pair or test frame is blank; `check_frame` (default: the middle) is the one checked.
+    """
+    ranges = ranges or DomainRanges()
+    for attempt in range(20):
+        seed = window_seed(split, base_seed, index * 1000 + attempt)
+        scene, scan = ranges.sample(seed, (4 * size, 4 * size), peak_photons)
+        lr, hr = simulate_movie(frames, (size, size), seed=seed, scene=scene, scan=scan)
+        check = hr[frames // 2 if check_frame is None else check_frame]
+        if np.mean(check > EMPTY_LEVEL) >= MIN_FOREGROUND:
+            break
+    return Simulation(lr, hr, scene, scan, seed)
+
+
 @dataclass
 class SimulatedPairs:
     """Seeded simulated windows: window `i` of a split is the same on every machine."""
@@ -138,22 +178,15 @@ class SimulatedPairs:
     norm: NormSettings = field(default_factory=NormSettings)
     augment: bool = True
 
-    def raw(self, index: int, peak_photons: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(LR window (5, p, p) uint16, target (scale*p, scale*p) in counts) of window `index`.
-
-        Nearly empty windows are redrawn with the next sub-seed (deterministically).
-        """
-        for attempt in range(20):
-            seed = window_seed(self.split, self.seed, index * 1000 + attempt)
-            scene, scan = self.ranges.sample(seed, (self.patch * 4, self.patch * 4), peak_photons)
-            lr, hr = simulate_movie(
-                WINDOW_FRAMES, (self.patch, self.patch), seed=seed, scene=scene, scan=scan
-            )
-            gt = hr[reference_index(self.mode)]
-            if np.mean(gt > EMPTY_LEVEL) >= MIN_FOREGROUND:
-                break
-        target = scan.offset + scan.gain * scan.peak_photons * gt
-        return lr, target.astype(np.float32)
+    def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(LR window (5, p, p) uint16, target (scale*p, scale*p) in counts) of window `index`."""
+        ref = reference_index(self.mode)
+        sim = simulate(
+            self.split, self.seed, index, WINDOW_FRAMES, self.patch, self.ranges, check_frame=ref
+        )
+        gt = sim.hr[ref]
+        target = sim.scan.offset + sim.scan.gain * sim.scan.peak_photons * gt
+        return sim.lr, target.astype(np.float32)
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Normalised, augmented training pair of window `index`."""

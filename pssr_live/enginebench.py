@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,16 +37,32 @@ def random_window(frames: int, shape: tuple[int, int], seed: int = 0) -> np.ndar
 
 def time_engine(engine: Engine, shape: tuple[int, int], repeats: int = 20) -> dict[str, float]:
     """Median and 99th-percentile milliseconds per window of `shape`, and frames per second."""
-    window = random_window(engine.frames, shape)
+    return time_engines([engine], shape, repeats)[0]
+
+
+def time_engines(
+    engines: Sequence[Engine], shape: tuple[int, int], repeats: int = 20
+) -> list[dict[str, float]]:
+    """`time_engine` for several engines, interleaved window by window, so that a load
+    that comes and goes on the machine weighs on all of them alike."""
+    windows = [random_window(engine.frames, shape) for engine in engines]
     for _ in range(WARMUP):
-        engine.restore(window)
-    times = []
+        for engine, window in zip(engines, windows, strict=True):
+            engine.restore(window)
+    times: list[list[float]] = [[] for _ in engines]
     for _ in range(max(repeats, 1)):
-        t0 = time.perf_counter()
-        engine.restore(window)
-        times.append((time.perf_counter() - t0) * 1e3)
-    median = float(np.median(times))
-    return {"median_ms": median, "p99_ms": float(np.percentile(times, 99)), "fps": 1e3 / median}
+        for engine, window, ts in zip(engines, windows, times, strict=True):
+            t0 = time.perf_counter()
+            engine.restore(window)
+            ts.append((time.perf_counter() - t0) * 1e3)
+    return [
+        {
+            "median_ms": float(np.median(ts)),
+            "p99_ms": float(np.percentile(ts, 99)),
+            "fps": 1e3 / float(np.median(ts)),
+        }
+        for ts in times
+    ]
 
 
 def measured_peak_gflops(threads: int | None = None, n: int = 2048, repeats: int = 5) -> float:
@@ -75,25 +92,32 @@ def engine_report(
     repeats: int = 20,
 ) -> list[dict[str, object]]:
     """One row per engine and shape: ms, fps, model GFLOP per frame, achieved and peak
-    GFLOP/s, and the speed-up over torch eager float32 on the CPU with the same threads."""
+    GFLOP/s, and the speed-up over torch eager float32 on the CPU with the same threads.
+
+    `engines` are names, or "name:precision" for an engine that offers several.
+    """
     model_path = str(model_path)
     config = read_info(model_path).net
     peak = measured_peak_gflops(threads)
-    baseline = create_engine("torch", model_path, device="cpu", threads=threads)
-    torch_ms = {shape: time_engine(baseline, shape, repeats)["median_ms"] for shape in shapes}
     rows = []
-    for name in engines:
-        for shape in shapes:
-            engine = create_engine(name, model_path, shape=shape, threads=threads)
-            try:
-                timing = time_engine(engine, shape, repeats)
-            finally:
+    for shape in shapes:
+        made = [_create(spec, model_path, shape, threads) for spec in engines]
+        baseline = next(
+            (e for e in made if e.name == "torch" and e.device == "cpu"), None
+        ) or create_engine("torch", model_path, device="cpu", threads=threads)
+        timed = made if baseline in made else [*made, baseline]
+        try:
+            timings = time_engines(timed, shape, repeats)
+        finally:
+            for engine in timed:
                 engine.close()
-            padded = tuple(-(-n // config.multiple) * config.multiple for n in shape)
-            gflop = count_flops(config, *padded) / 1e9
+        torch_ms = timings[timed.index(baseline)]["median_ms"]
+        padded = tuple(-(-n // config.multiple) * config.multiple for n in shape)
+        gflop = count_flops(config, *padded) / 1e9
+        for spec, engine, timing in zip(engines, made, timings, strict=False):
             rows.append(
                 {
-                    "engine": name,
+                    "engine": spec,
                     "describe": engine.describe(),
                     "precision": engine.precision,
                     "shape": f"{shape[0]}x{shape[1]}",
@@ -104,10 +128,17 @@ def engine_report(
                     "gflop_per_frame": gflop,
                     "gflops": gflop / (timing["median_ms"] / 1e3),
                     "peak_gflops": peak,
-                    "vs_torch": torch_ms[shape] / timing["median_ms"],
+                    "vs_torch": torch_ms / timing["median_ms"],
                 }
             )
     return rows
+
+
+def _create(spec: str, model_path: str, shape: tuple[int, int], threads: int | None) -> Engine:
+    """An engine from "name" or "name:precision" (e.g. "openvino:fp32", "torch:bf16")."""
+    name, _, precision = spec.partition(":")
+    options = {"precision": precision} if precision else {}
+    return create_engine(name, model_path, shape=shape, threads=threads, **options)
 
 
 def available_engines() -> list[str]:
@@ -141,7 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pssr_live.enginebench", description=__doc__)
     parser.add_argument("--model", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--shapes", default="128x128,256x256", help="LR shapes, comma-separated")
-    parser.add_argument("--engines", help="comma-separated (default: every engine present)")
+    parser.add_argument(
+        "--engines",
+        help="comma-separated names or name:precision (default: every engine present)",
+    )
     parser.add_argument("--threads", type=positive_int, help="CPU threads for every engine")
     parser.add_argument("--repeats", type=positive_int, default=20)
     parser.add_argument("--json", type=Path, help="also write the rows here")
@@ -151,11 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = args.model or bundled_model_path("centered")
     rows = engine_report(model, shapes, engines, threads=args.threads, repeats=args.repeats)
     m = machine()
-    print(f"{m['cpu']}, {m['cores']} cores{', ' + ', '.join(m['gpus']) if m['gpus'] else ''}; ")
+    load = os.getloadavg()[0]  # others' work on the machine slows every engine down
+    gpus = "".join(f", {g}" for g in m["gpus"])
+    print(f"{m['cpu']}, {m['cores']} cores{gpus}; load average {load:.1f} at the end")
     print(f"threads {args.threads or 'runtime default'}; model {model}; {args.repeats} repeats")
     print(format_table(rows))
     if args.json:
-        args.json.write_text(json.dumps({"machine": m, "rows": rows}, indent=1))
+        doc = {"machine": m, "load_average": load, "rows": rows}
+        args.json.write_text(json.dumps(doc, indent=1))
     return 0
 
 

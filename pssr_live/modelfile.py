@@ -304,6 +304,25 @@ def load_weights(path: Path, net: _Net, tensors: dict[str, torch.Tensor]) -> _Ne
     return net.eval()
 
 
+def load_network(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, Any]:
+    """The network and info of any model file, by its kind: (PSSRNet, ModelInfo) for a
+    restoration model, (TCSNet, TCSInfo) for a TCS decoder. What the engines load."""
+    if read_model_file(path, with_weights=False)[1].get("kind") == "tcs":
+        from pssr_live.tcs.net import load_tcs_model  # pssr_live.tcs builds on this module
+
+        return load_tcs_model(path)
+    return load_model(path)
+
+
+def info_from_dict(doc: dict[str, Any]) -> Any:
+    """ModelInfo or TCSInfo from a model document (as carried in an ONNX export)."""
+    if isinstance(doc, dict) and doc.get("kind") == "tcs":
+        from pssr_live.tcs.net import TCSInfo
+
+        return TCSInfo.from_dict(doc)
+    return ModelInfo.from_dict(doc)
+
+
 def model_hash(path: str | os.PathLike[str]) -> str:
     """sha256 hex digest of the whole file (model identity in session.json)."""
     path = Path(path)

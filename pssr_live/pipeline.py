@@ -14,10 +14,12 @@ import numpy as np
 from pssr_live import __version__
 from pssr_live.drivers.source import Frame, FrameSource, SourceError, check_frame
 from pssr_live.engines.base import Engine
+from pssr_live.livequality import QualityMonitor
 from pssr_live.modelfile import ModelInfo
 from pssr_live.recorder import RawRecorder, RecorderError, RestoredRecorder, write_session
 from pssr_live.restorer import RestoredFrame, Restorer, WindowMode
 from pssr_live.ringbuffer import RingBuffer
+from pssr_live.tcs.live import SnapshotStreamer
 from pssr_live.wire import Publisher
 
 
@@ -36,6 +38,8 @@ class RunSettings:
     publish: str = "tcp://127.0.0.1:5555"
     window: WindowMode = "centered"
     ring_frames: int = 64
+    quality_interval_s: float = 1.0  # live PSNR/SSIM against a simulator's ground truth
+    publish_tcs: int | None = None  # also publish coded snapshots of B frames (topic tcs)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Summary:
     skipped: int = 0
     published_raw: int = 0
     published_restored: int = 0
+    published_tcs: int = 0
     publish_dropped: int = 0
     restored_recorded: int = 0
     duration_s: float = 0.0
@@ -64,7 +69,8 @@ class Summary:
             f"acquired {self.acquired}, recorded {self.recorded}, windows {self.windows}, "
             f"restored {self.restored}, skipped {self.skipped}, published "
             f"{self.published_raw} raw + {self.published_restored} restored "
-            f"({self.publish_dropped} dropped)",
+            + (f"+ {self.published_tcs} tcs " if self.published_tcs else "")
+            + f"({self.publish_dropped} dropped)",
             f"{self.duration_s:.1f} s: acquisition {self.acquired_fps:.1f} fps, "
             f"restoration {self.restored_fps:.1f} fps",
         ]
@@ -134,6 +140,12 @@ class Pipeline:
         self._t_last_restored = 0.0
         self.restorer.restored.connect(self._on_restored)
         self.restorer.failed.connect(self._on_restorer_failed)
+        self.quality = QualityMonitor(source, interval_s=settings.quality_interval_s)
+        self.tcs = (
+            SnapshotStreamer(publisher, settings.publish_tcs, source.shape, source.dtype)
+            if settings.publish_tcs
+            else None
+        )
 
     # -- producer side ---------------------------------------------------------------------
 
@@ -148,6 +160,9 @@ class Pipeline:
             except RecorderError as exc:
                 self._fail(str(exc))
         self.ring.push(frame.index, frame.t_acquired, frame.data)
+        if self.tcs is not None:
+            self.tcs.submit(frame)
+        self.quality.remember(frame)
         self.publisher.send(
             "raw", {"frame": frame.index, "t_acquired": frame.t_acquired}, frame.data
         )
@@ -165,6 +180,8 @@ class Pipeline:
             "engine_ms": result.engine_ms,
             "engine": result.engine,
         }
+        if (quality := self.quality.offer(result.target, result.image)) is not None:
+            header["quality"] = quality
         self.publisher.send("restored", header, result.image)
         if self.restored_recorder is not None:
             self.restored_recorder.submit(result.target, result.t_acquired, result.image)
@@ -241,6 +258,7 @@ class Pipeline:
             skipped=counters.windows - self.restorer.count,
             published_raw=self.publisher.published["raw"],
             published_restored=self.publisher.published["restored"],
+            published_tcs=self.publisher.published["tcs"],
             publish_dropped=self.publisher.dropped,
             restored_recorded=self.restored_recorder.recorded if self.restored_recorder else 0,
             duration_s=duration,
@@ -280,6 +298,7 @@ class Pipeline:
                 "skipped": summary.skipped,
                 "published_raw": summary.published_raw,
                 "published_restored": summary.published_restored,
+                "published_tcs": summary.published_tcs,
                 "publish_dropped": summary.publish_dropped,
                 "restored_recorded": summary.restored_recorded,
             },
@@ -297,6 +316,9 @@ class Pipeline:
                     recorder.close()
                 except RecorderError as exc:
                     self._fail(str(exc))
+        self.quality.close()
+        if self.tcs is not None:
+            self.tcs.close()
         self.publisher.close()
         self.source.close()
         summary = self.summary()
@@ -304,5 +326,6 @@ class Pipeline:
             try:
                 write_session(self.record_dir / "session.json", self.session(summary))
             except RecorderError as exc:
-                summary.errors.append(str(exc))
+                if str(exc) not in summary.errors:
+                    summary.errors.append(str(exc))
         return summary

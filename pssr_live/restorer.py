@@ -35,6 +35,16 @@ def target_index(window: FrameWindow, mode: WindowMode) -> int:
     return window.first + len(window.indices) // 2 if mode == "centered" else window.last
 
 
+def restore_frames(engine: Engine, frames: np.ndarray, norm: NormSettings) -> np.ndarray:
+    """One window (frames, h, w) in counts -> restored float32 frame in counts.
+
+    The one code path from raw counts to a restored frame: live (`Restorer`), offline
+    (`pssr-live restore`) and evaluation all call it, so they agree exactly.
+    """
+    x, scaling = normalize(frames, norm)
+    return denormalize(engine.restore(x), scaling).astype(np.float32, copy=False)
+
+
 class Restorer:
     """Pulls the newest window from the ring buffer, restores it, and emits `restored`.
 
@@ -73,9 +83,7 @@ class Restorer:
     def restore_window(self, window: FrameWindow) -> RestoredFrame:
         """Normalise, run the engine, and map the result back to counts."""
         t0 = time.perf_counter()
-        x, scaling = normalize(window.frames, self.norm)
-        y = self.engine.restore(x)
-        image = denormalize(y, scaling).astype(np.float32, copy=False)
+        image = restore_frames(self.engine, window.frames, self.norm)
         engine_ms = (time.perf_counter() - t0) * 1e3
         return RestoredFrame(
             image=image,

@@ -178,12 +178,21 @@ def run_soak(
     return report
 
 
+COUNTERS = (
+    "acquired",
+    "recorded",
+    "windows",
+    "restored",
+    "skipped",
+    "published_raw",
+    "published_restored",
+    "publish_dropped",
+    "restored_recorded",
+)
+
+
 def _counters(summary: Summary) -> dict[str, int]:
-    keys = (
-        "acquired recorded windows restored skipped published_raw published_restored "
-        "publish_dropped restored_recorded"
-    ).split()
-    return {k: int(getattr(summary, k)) for k in keys}
+    return {k: int(getattr(summary, k)) for k in COUNTERS}
 
 
 def _check(report: SoakReport, frames: list[int], pipeline: Pipeline) -> list[str]:

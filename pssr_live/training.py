@@ -191,7 +191,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
-        ema = float(loss) if ema is None else 0.98 * ema + 0.02 * float(loss)
+        value = float(loss.detach())
+        ema = value if ema is None else 0.98 * ema + 0.02 * value
         if step % cfg.val_every == 0 or step == cfg.steps:
             val_psnr = validate(net, val, device)
             elapsed = time.perf_counter() - t0

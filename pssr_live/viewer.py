@@ -11,34 +11,33 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
-from pssr_live.viewstream import LatestReceiver, StreamStats, Update
+from pssr_live.curve import CurveKeys
+from pssr_live.viewstream import LatestReceiver, StreamStats, Update, rate
 
+T = TypeVar("T")
 PROFILE_PENS = {"raw": pg.mkPen("#e69f00", width=2), "restored": pg.mkPen("#56b4e9", width=2)}
-QUALITY_PENS = {"psnr": pg.mkPen("#56b4e9", width=2), "psnr_bilinear": pg.mkPen("#999999")}
+QUALITY_CURVES = {  # header key: (legend, pen)
+    "psnr": ("restored", pg.mkPen("#56b4e9", width=2)),
+    "psnr_bilinear": ("bilinear", pg.mkPen("#999999")),
+}
 
 
-def percentile_levels(image: np.ndarray, low: float = 0.5, high: float = 99.8) -> tuple[float, float]:
+def percentile_levels(
+    image: np.ndarray, low: float = 0.5, high: float = 99.8
+) -> tuple[float, float]:
     """Display levels from percentiles of a strided subsample (cheap on 2048x2048 frames)."""
     step = max(1, max(image.shape) // 256)
     lo, hi = np.percentile(image[::step, ::step], [low, high])
     return float(lo), float(max(hi, lo + 1e-6))
-
-
-def display_available() -> bool:
-    """True where a window can be shown: Windows and macOS always, Linux with X11 or Wayland."""
-    import os
-    import sys
-
-    if sys.platform in ("win32", "darwin"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 class ImagePanel:
@@ -46,7 +45,9 @@ class ImagePanel:
 
     Frames are drawn strided to about the screen's resolution (nearest neighbour, as Qt
     would draw them anyway), so a 2048x2048 frame costs what a screen-sized one does;
-    zooming in redraws at full resolution.
+    zooming in redraws at full resolution. The histogram is redrawn by `sync_histogram`
+    a few times a second rather than with every frame: its axis and region repaint
+    cost more than the image.
     """
 
     def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int) -> None:
@@ -55,6 +56,7 @@ class ImagePanel:
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
         self.hist = pg.HistogramLUTItem(image=self.item)
+        self.item.sigImageChanged.disconnect(self.hist.imageChanged)
         layout.addItem(self.hist, row=row + 1, col=col + 1)
         self.data: np.ndarray | None = None
         self.scale = 1.0
@@ -65,7 +67,23 @@ class ImagePanel:
         self.data, self.scale, self.stride = image, scale, 0
         self.redraw()
         if levels is not None:
-            self.hist.setLevels(*levels)
+            self.item.setLevels(levels)
+
+    def profile(self, start: QtCore.QPointF, end: QtCore.QPointF) -> np.ndarray:
+        """Nearest-neighbour samples of the full-resolution frame along a line given in
+        view coordinates (restored pixels), one sample per frame pixel along it."""
+        assert self.data is not None
+        (x0, y0), (x1, y1) = ((p.x() / self.scale, p.y() / self.scale) for p in (start, end))
+        n = max(2, int(np.hypot(x1 - x0, y1 - y0)) + 1)
+        h, w = self.data.shape
+        rows = np.clip(np.linspace(y0, y1, n).astype(int), 0, h - 1)
+        cols = np.clip(np.linspace(x0, x1, n).astype(int), 0, w - 1)
+        return self.data[rows, cols]
+
+    def sync_histogram(self) -> None:
+        """Redraw the histogram of the current frame and move its region to the levels."""
+        if self.data is not None:
+            self.hist.imageChanged()
 
     def redraw(self) -> None:
         """Draw the current frame at the stride the view's zoom needs (if it changed)."""
@@ -98,7 +116,8 @@ class ViewerWindow(QtWidgets.QWidget):
         self.no_data_after_s = no_data_after_s
         self.on_frames = on_frames
         self.displayed = 0
-        self._display_times: list[float] = []
+        self.shown: Update | None = None  # the update on screen
+        self._display_times: deque[float] = deque(maxlen=50)
         self._setting_levels = False
         self.setWindowTitle(f"pssr-live view {receiver.address}")
         self.resize(1300, 900)
@@ -132,8 +151,8 @@ class ViewerWindow(QtWidgets.QWidget):
         self.quality_plot.setLabel("left", "dB")
         self.quality_plot.addLegend(offset=(-5, 5))
         self.quality_curves = {
-            name: self.quality_plot.plot(pen=pen, name=name.replace("psnr_", "").replace("psnr", "restored"))
-            for name, pen in QUALITY_PENS.items()
+            key: self.quality_plot.plot(pen=pen, name=legend)
+            for key, (legend, pen) in QUALITY_CURVES.items()
         }
         layout.layout.setRowStretchFactor(1, 3)
         layout.layout.setRowStretchFactor(2, 1)
@@ -181,8 +200,9 @@ class ViewerWindow(QtWidgets.QWidget):
         if not self._roi_placed:
             self._place_roi(restored.shape)
         self._update_profiles()
+        self.shown = update
         self.displayed += 1
-        self._display_times = [*self._display_times[-49:], time.monotonic()]
+        self._display_times.append(time.monotonic())
         if self.on_frames is not None:
             self.on_frames(self.displayed)
 
@@ -212,24 +232,25 @@ class ViewerWindow(QtWidgets.QWidget):
         self._update_profiles()
 
     def _update_profiles(self) -> None:
-        start, end = self.rois[1].listPoints()
-        length = float((end - start).length())
-        for name, panel, roi in (
-            ("raw", self.raw, self.rois[0]),
-            ("restored", self.restored, self.rois[1]),
-        ):
-            if panel.data is None:
-                continue
-            profile = roi.getArrayRegion(panel.data, panel.item, axes=(0, 1), order=0)
-            self.profile_curves[name].setData(np.linspace(0, length, len(profile)), profile)
+        start, end = (self.rois[1].mapToParent(p) for p in self.rois[1].listPoints())
+        length = float(np.hypot(end.x() - start.x(), end.y() - start.y()))
+        for name, panel in (("raw", self.raw), ("restored", self.restored)):
+            if panel.data is not None:
+                profile = panel.profile(start, end)
+                self.profile_curves[name].setData(np.linspace(0, length, len(profile)), profile)
 
     # -- readouts ----------------------------------------------------------------------------
 
     def refresh_readouts(self) -> None:
+        self._setting_levels = True
+        try:
+            for panel in (self.raw, self.restored):
+                panel.sync_histogram()
+        finally:
+            self._setting_levels = False
         stats = self.receiver.stats()
         self.status.setText(self._status_text(stats))
-        times = self._display_times
-        shown_fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+        shown_fps = rate(self._display_times)
         lat = (
             f"latency p50 {stats.latency_p50_ms:.0f} ms, p99 {stats.latency_p99_ms:.0f} ms"
             if stats.latency_p50_ms is not None
@@ -257,12 +278,10 @@ class ViewerWindow(QtWidgets.QWidget):
         if stats.silent_s is None:
             return f"<b style='color:#d55e00'>waiting for data from {address}</b>"
         if stats.silent_s > self.no_data_after_s:
-            return (
-                f"<b style='color:#d55e00'>no data from {address} for {stats.silent_s:.0f} s</b>"
-            )
+            return f"<b style='color:#d55e00'>no data from {address} for {stats.silent_s:.0f} s</b>"
         return f"receiving from {address}"
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         self.closed.emit()
         super().closeEvent(event)
 
@@ -281,28 +300,36 @@ def show(
     exit_after: int | None = None,
     no_data_after_s: float = 2.0,
     stop: threading.Event | None = None,
+    curve: CurveKeys | None = None,
 ) -> int:
     """Run the viewer on this (the main) thread until the window closes or `stop` is set.
 
-    With `exit_after`, it exits after that many restored frames were displayed, saving
-    `screenshot` first if given. Ctrl-C closes it. Returns the number of frames displayed.
+    With `exit_after`, it exits after that many restored frames were displayed. The
+    `screenshot` is saved when it exits that way or because `stop` was set (the stream it
+    shows has ended). Ctrl-C closes it. Returns the number of frames displayed.
     """
     app = pg.mkQApp("pssr-live")
-    receiver = LatestReceiver(address)
+    receiver = LatestReceiver(address, curve=curve)
     window: ViewerWindow
+    saved = False
+
+    def finish() -> None:
+        nonlocal saved
+        if screenshot is not None and not saved:
+            window.refresh_readouts()
+            save_screenshot(window, screenshot)
+            saved = True
+        app.quit()
 
     def frames_shown(n: int) -> None:
         if exit_after is not None and n >= exit_after:
-            if screenshot is not None:
-                window.refresh_readouts()
-                save_screenshot(window, screenshot)
-            app.quit()
+            finish()
 
     window = ViewerWindow(receiver, no_data_after_s=no_data_after_s, on_frames=frames_shown)
     window.closed.connect(app.quit)
     # Qt's loop blocks Python's signal handling: wake Python regularly, quit on SIGINT / stop.
     watchdog = QtCore.QTimer()
-    watchdog.timeout.connect(lambda: stop is not None and stop.is_set() and app.quit())
+    watchdog.timeout.connect(lambda: stop is not None and stop.is_set() and finish())
     watchdog.start(100)
     previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is threading.main_thread():
@@ -319,3 +346,40 @@ def show(
         window.close()
         receiver.close()
     return window.displayed
+
+
+def run_beside_viewer(
+    job: Callable[[], T],
+    address: str,
+    stop: threading.Event,
+    *,
+    screenshot: Path | None = None,
+    exit_after: int | None = None,
+    curve: CurveKeys | None = None,
+) -> T:
+    """Run `job` (the pipeline) on a worker thread and the viewer on this one.
+
+    Closing the window, Ctrl-C or reaching `exit_after` sets `stop`; when the job ends on
+    its own, the window closes. Returns what the job returned (re-raises what it raised).
+    """
+    done = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["value"] = job()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="pipeline", daemon=True)
+    worker.start()
+    try:
+        show(address, screenshot=screenshot, exit_after=exit_after, stop=done, curve=curve)
+    finally:
+        stop.set()
+        worker.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]

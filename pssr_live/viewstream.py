@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pssr_live.curve import CurveKeys
 from pssr_live.wire import Message, Subscriber
 
 
@@ -46,7 +47,11 @@ class StreamStats:
 
 def rate(times: deque[float]) -> float:
     """Events per second over the timestamps in `times` (0 with fewer than two)."""
-    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+    return (
+        (len(times) - 1) / (times[-1] - times[0])
+        if len(times) > 1 and times[-1] > times[0]
+        else 0.0
+    )
 
 
 class LatestReceiver:
@@ -56,9 +61,16 @@ class LatestReceiver:
     Frame indices going backwards mean the publisher restarted: history is reset.
     """
 
-    def __init__(self, address: str, *, raw_keep: int = 32, rcvhwm: int = 16) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        raw_keep: int = 32,
+        rcvhwm: int = 16,
+        curve: CurveKeys | None = None,
+    ) -> None:
         self.address = address
-        self._sub = Subscriber(address, ("raw", "restored"), rcvhwm=rcvhwm)
+        self._sub = Subscriber(address, ("raw", "restored"), rcvhwm=rcvhwm, curve=curve)
         self._raw_keep = raw_keep
         self._lock = threading.Lock()
         self._raw: OrderedDict[int, Message] = OrderedDict()

@@ -6,12 +6,15 @@ import json
 import queue
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
+from pssr_live.curve import CurveKeys, secure_client, secure_server
 from pssr_live.errors import UserError
 
 WIRE_VERSION = 1
@@ -72,11 +75,12 @@ def encode(topic: str, header: dict[str, Any], image: np.ndarray) -> list[bytes]
     return [topic.encode(), json.dumps(full).encode(), image.data.cast("B")]
 
 
-def decode(parts: list[bytes]) -> Message:
+def decode(parts: Sequence[bytes | memoryview | zmq.Frame]) -> Message:
     """Validate and decode the three frames of a message (raises WireError)."""
     if len(parts) != 3:
         raise WireError(f"message has {len(parts)} parts, expected 3 (topic, header, payload)")
-    topic_b, header_b, payload = (bytes(p) if not isinstance(p, bytes) else p for p in parts)
+    topic_b, header_b = (bytes(p) for p in parts[:2])
+    payload = memoryview(parts[2]).cast("B")  # zero-copy: the image views the received frame
     try:
         topic = topic_b.decode("ascii")
     except UnicodeDecodeError as exc:
@@ -123,6 +127,8 @@ class Publisher:
     ZeroMQ sockets are not thread-safe, so producers hand messages over a bounded queue;
     when it is full the message is dropped and counted, never queued without bound. A slow
     or absent subscriber cannot block publication either: PUB drops at its high-water mark.
+    With `curve` keys (pssr_live.curve) the stream is encrypted and only clients whose
+    public key is in `curve.authorized` receive it.
     """
 
     def __init__(
@@ -133,6 +139,7 @@ class Publisher:
         queue_size: int = 64,
         hwm: int = 32,
         context: zmq.Context | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         if not is_loopback(address):
             if not allow_remote:
@@ -140,19 +147,23 @@ class Publisher:
                     f"{address} is not a loopback address; pass --allow-remote to publish "
                     "on the network"
                 )
-            warnings.warn(
-                f"publishing on {address}: anyone who can reach it sees the images",
-                stacklevel=2,
-            )
+            who = "clients with a key in --curve-keys" if curve else "anyone who can reach it"
+            warnings.warn(f"publishing on {address}: {who} sees the images", stacklevel=2)
         self.address = address
         self._ctx = context or zmq.Context.instance()
+        self._auth: ThreadAuthenticator | None = None
         self._socket = self._ctx.socket(zmq.PUB)
         self._socket.setsockopt(zmq.SNDHWM, hwm)
         self._socket.setsockopt(zmq.LINGER, 200)
+        if curve is not None:
+            self._auth = ThreadAuthenticator(self._ctx)
+            self._auth.start()
+            self._auth.configure_curve(domain="*", location=str(curve.authorized))
+            secure_server(self._socket, curve)
         try:
             self._socket.bind(address)
         except zmq.ZMQError as exc:
-            self._socket.close()
+            self._close_socket()
             raise WireError(
                 f"cannot publish on {address}: {exc}; choose another --publish"
             ) from exc
@@ -185,7 +196,12 @@ class Publisher:
         """Send what is queued, then close the socket."""
         self._queue.put(None)
         self._thread.join(timeout=5.0)
+        self._close_socket()
+
+    def _close_socket(self) -> None:
         self._socket.close()
+        if self._auth is not None:
+            self._auth.stop()
 
 
 class Subscriber:
@@ -198,12 +214,15 @@ class Subscriber:
         *,
         rcvhwm: int = 1000,
         context: zmq.Context | None = None,
+        curve: CurveKeys | None = None,
     ) -> None:
         self.address = address
         self._ctx = context or zmq.Context.instance()
         self._socket = self._ctx.socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, rcvhwm)
         self._socket.setsockopt(zmq.LINGER, 0)
+        if curve is not None:
+            secure_client(self._socket, curve)
         for topic in topics:
             self._socket.setsockopt(zmq.SUBSCRIBE, topic.encode())
         self._socket.connect(address)
@@ -214,7 +233,7 @@ class Subscriber:
     def receive(self, timeout_ms: int = 1000) -> Message | None:
         """The next valid message, or None if none arrived within the timeout."""
         while self._socket.poll(timeout_ms):
-            parts = self._socket.recv_multipart()
+            parts = self._socket.recv_multipart(copy=False)  # large payloads: no extra copy
             try:
                 message = decode(parts)
             except WireError as exc:

@@ -18,7 +18,7 @@ def check(report) -> None:
 
 
 def test_soak_short(tmp_path):
-    check(run_soak(15, tmp_path, source="demo", fps=60, size=(128, 128)))
+    check(run_soak(10, tmp_path, source="demo", fps=60, size=(128, 128)))
 
 
 @pytest.mark.slow

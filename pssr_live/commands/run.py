@@ -11,6 +11,12 @@ from functools import partial
 from pathlib import Path
 
 from pssr_live.commands.arguments import frame_size, positive_float, positive_int
+from pssr_live.commands.view import (
+    add_viewer_arguments,
+    check_viewer_arguments,
+    display_available,
+)
+from pssr_live.curve import client_keys, server_keys
 from pssr_live.drivers.source import open_source
 from pssr_live.engines.base import create_engine, engine_names
 from pssr_live.errors import UserError
@@ -23,6 +29,12 @@ HELP = "live pipeline: acquire, restore every new frame, publish over ZeroMQ, re
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--view",
+        action=argparse.BooleanOptionalAction,
+        help="show the live viewer (default: when a display is available)",
+    )
+    add_viewer_arguments(parser)
     parser.add_argument(
         "--source",
         default="sim",
@@ -62,9 +74,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow --publish on a non-loopback address (anyone who can reach it sees the images)",
     )
     parser.add_argument(
+        "--curve-keys",
+        type=Path,
+        metavar="DIR",
+        help="encrypt the stream and accept only viewers with a key in DIR (`pssr-live keys`)",
+    )
+    parser.add_argument(
         "--window",
         choices=("centered", "causal"),
         help="window mode; picks the bundled model (default: the model's, centered)",
+    )
+    parser.add_argument(
+        "--publish-tcs",
+        type=positive_int,
+        metavar="B",
+        help="also publish coded snapshots of every B raw frames (topic tcs, mask seed 0)",
     )
     parser.add_argument(
         "--timeout",
@@ -75,6 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    check_viewer_arguments(args)
     model_path = args.model or bundled_model_path(args.window or "centered")
     _, info = load_model(model_path)
     if args.window and info.window != args.window:
@@ -93,9 +118,11 @@ def main(args: argparse.Namespace) -> int:
         record_restored=not args.no_record_restored,
         publish=args.publish,
         window=info.window,
+        publish_tcs=args.publish_tcs,
     )
+    curve = server_keys(args.curve_keys) if args.curve_keys else None
     engine = create_engine(args.engine, str(model_path))
-    publisher = Publisher(args.publish, allow_remote=args.allow_remote)
+    publisher = Publisher(args.publish, allow_remote=args.allow_remote, curve=curve)
     with ExitStack() as on_error:  # until the pipeline owns them, close what is open
         on_error.callback(publisher.close)
         source = open_source(
@@ -127,7 +154,20 @@ def main(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    summary = pipeline.run(stop, tick=_progress(pipeline, args.frames))
+    job = partial(pipeline.run, stop, tick=_progress(pipeline, args.frames))
+    if args.view if args.view is not None else display_available():
+        from pssr_live.viewer import run_beside_viewer  # Qt loads only when a window opens
+
+        summary = run_beside_viewer(
+            job,
+            pipeline.publisher.endpoint,
+            stop,
+            screenshot=args.screenshot,
+            exit_after=args.exit_after,
+            curve=client_keys(args.curve_keys) if args.curve_keys else None,
+        )
+    else:
+        summary = job()
     print(file=sys.stderr)
     for line in summary.lines():
         print(f"pssr-live: {line}", file=sys.stderr)

@@ -78,9 +78,14 @@ def encode(frames: np.ndarray, masks: np.ndarray, out: np.ndarray | None = None)
         y.fill(0)
     tmp = np.empty(frames.shape[1:], np.float32)
     for x_k, m_k in zip(frames, masks, strict=True):
-        np.multiply(x_k, m_k, out=tmp)
-        y += tmp
+        accumulate(y, x_k, m_k, tmp)
     return y
+
+
+def accumulate(y: np.ndarray, frame: np.ndarray, mask: np.ndarray, tmp: np.ndarray) -> None:
+    """``y += mask * frame`` in place through the float32 buffer ``tmp`` (one frame's share)."""
+    np.multiply(frame, mask, out=tmp)
+    y += tmp
 
 
 def mask_sum(masks: np.ndarray) -> np.ndarray:

@@ -55,6 +55,15 @@ class TCSConfig:
 
     #: H and W must be multiples of this (two stride-2 levels).
     multiple = 4
+    # The engine layer's view (engines/base.py): one output "pixel" per input pixel and
+    # no attention, so engines pad and never tile for attention's sake.
+    scale = 1
+    attention = False
+
+    @property
+    def frames(self) -> int:
+        """Input channels the engines feed: the snapshot and the B masks."""
+        return self.ratio + 1
 
 
 class StageUNet(nn.Module):
@@ -107,7 +116,7 @@ class TCSNet(nn.Module):
     def forward(self, packed: torch.Tensor) -> torch.Tensor:
         b = self.config.ratio
         if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-            n, c, h, w = packed.shape
+            _, c, h, w = packed.shape
             if c != b + 1 or h % self.config.multiple or w % self.config.multiple:
                 raise ValueError(
                     f"TCSNet: expected (N, {b + 1}, H, W) with H, W multiples of "
@@ -134,6 +143,9 @@ class TCSInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     kind: str = KIND
     version: int = FORMAT_VERSION
+
+    #: For the engine layer and ONNX metadata, which name a model's window mode.
+    window = "snapshot"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "net": asdict(self.net), "norm": self.norm.to_dict()}

@@ -114,9 +114,7 @@ def padded_groups(movie: np.ndarray, ratio: int) -> Iterable[np.ndarray]:
         yield group
 
 
-def compress_movie(
-    movie: np.ndarray, masks: np.ndarray, *, progress: bool = False
-) -> np.ndarray:
+def compress_movie(movie: np.ndarray, masks: np.ndarray, *, progress: bool = False) -> np.ndarray:
     """All snapshots of a (T, H, W) movie, float32 ``(S, H, W)`` (S = ceil(T / B))."""
     ratio = masks.shape[0]
     check_masks(masks, ratio, movie.shape[1:])
@@ -138,7 +136,9 @@ def write_snapshots(path: str | os.PathLike[str], snaps: np.ndarray, meta: Snaps
         top = float(snaps.max(initial=0))
         dtype = np.dtype(np.uint16 if top < 2**16 else np.uint32)
     data = snaps.astype(dtype)
-    tifffile.imwrite(path, data, description=meta.to_json(), metadata=None, photometric="minisblack")
+    tifffile.imwrite(
+        path, data, description=meta.to_json(), metadata=None, photometric="minisblack"
+    )
     return int(data.nbytes)
 
 

@@ -1,0 +1,155 @@
+"""Training the learned TCS decoder on simulated (or given) movies.
+
+Every sample is fresh: a random clean B-frame clip (random crop, flips, transposition,
+time reversal) from a pool of movies, a detector drawn from wide ranges (shot + read
+noise at 20-200 photons peak, 10 % noise-free), fresh Bernoulli(0.5) masks, the coded
+snapshot, and the per-snapshot normalisation of :mod:`pssr_live.tcs.decode` applied to
+the snapshot and to the clean target alike. Loss: L1 on the normalised frames; Adam
+with a cosine learning rate over the time budget. The model file is written every
+few minutes (and at the end), so a stopped run still leaves a usable decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pssr_live.normalization import NormSettings
+from pssr_live.tcs.codec import encode
+from pssr_live.tcs.data import DetectorRanges, clean_movie
+from pssr_live.tcs.decode import normalize_snapshot
+from pssr_live.tcs.net import TCSConfig, TCSInfo, TCSNet, save_tcs_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    """Recipe of one training run; stored in the model file."""
+
+    ratio: int = 10
+    width: int = 16
+    stages: int = 2
+    patch: int = 48
+    batch: int = 4
+    minutes: float = 10.0
+    max_steps: int = 100_000
+    lr: float = 2e-3
+    seed: int = 0
+    pool_movies: int = 16
+    pool_shape: int = 160  # HR pixels per side of the simulated movies
+    speeds: tuple[float, float] = (0.5, 4.0)  # log-uniform scene speed of the pool
+    detector: DetectorRanges = field(default_factory=DetectorRanges)
+    threads: int = 1
+
+
+def simulated_pool(s: TrainSettings, rng: np.random.Generator) -> list[np.ndarray]:
+    """Clean simulated movies (pool_movies of 4 x ratio frames) to draw clips from."""
+    pool = []
+    for i in range(s.pool_movies):
+        speed = math.exp(rng.uniform(*np.log(s.speeds)))
+        pool.append(clean_movie(4 * s.ratio, (s.pool_shape,) * 2, s.seed * 1000 + i, speed))
+    return pool
+
+
+def sample(
+    pool: Sequence[np.ndarray],
+    rng: np.random.Generator,
+    s: TrainSettings,
+    norm: NormSettings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One training pair: packed input (1+B, p, p) and normalised clean target (B, p, p)."""
+    movie = pool[int(rng.integers(len(pool)))]
+    t = int(rng.integers(len(movie) - s.ratio + 1))
+    y0 = int(rng.integers(movie.shape[1] - s.patch + 1))
+    x0 = int(rng.integers(movie.shape[2] - s.patch + 1))
+    clip = movie[t : t + s.ratio, y0 : y0 + s.patch, x0 : x0 + s.patch]
+    clip = clip / max(float(np.percentile(clip, 99.9)), 1e-3)  # brightest ~1 in every crop
+    clip = clip * rng.uniform(0.3, 1.0)  # ... or dimmer
+    if rng.random() < 0.5:
+        clip = clip[::-1]
+    if rng.random() < 0.5:
+        clip = clip[:, ::-1]
+    if rng.random() < 0.5:
+        clip = clip.transpose(0, 2, 1)
+    detector = s.detector.sample(rng)
+    frames = detector.measure(clip, rng)
+    masks = rng.integers(0, 2, frames.shape, dtype=np.uint8)
+    y_norm, scaling = normalize_snapshot(encode(frames, masks), masks, norm)
+    target = (detector.expected(clip) - np.float32(scaling.low)) / np.float32(scaling.scale)
+    packed = np.concatenate([y_norm[np.newaxis], masks.astype(np.float32)])
+    return packed, target.astype(np.float32)
+
+
+def train(
+    settings: TrainSettings,
+    out_path: str | os.PathLike[str],
+    *,
+    movies: Sequence[np.ndarray] | None = None,
+    data_label: str = "simulator",
+) -> TCSInfo:
+    """Train a decoder for ``settings.ratio`` and write it to ``out_path``.
+
+    ``movies``: clean (T, H, W) movies to learn from instead of the simulator.
+    """
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    norm = NormSettings()
+    pool = list(movies) if movies is not None else simulated_pool(settings, rng)
+    config = TCSConfig(ratio=settings.ratio, width=settings.width, stages=settings.stages)
+    net = TCSNet(config)
+    opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    budget = settings.minutes * 60.0
+    recipe = {
+        "data": data_label,
+        "settings": json.loads(json.dumps(settings, default=_jsonable)),
+        "loss": "L1 on normalised frames",
+    }
+    info = TCSInfo(net=config, norm=norm, training=recipe)
+    start = last_save = time.monotonic()
+    step, running = 0, 0.0
+    while step < settings.max_steps and (elapsed := time.monotonic() - start) < budget:
+        for group in opt.param_groups:
+            group["lr"] = settings.lr * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
+        pairs = [sample(pool, rng, settings, norm) for _ in range(settings.batch)]
+        x = torch.from_numpy(np.stack([p for p, _ in pairs]))
+        target = torch.from_numpy(np.stack([t for _, t in pairs]))
+        loss = torch.nn.functional.l1_loss(net(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        value = loss.item()
+        running = 0.98 * running + 0.02 * value if step > 1 else value
+        if step % 50 == 0:
+            log.info("step %d  %.1f min  loss %.4f", step, elapsed / 60, running)
+        if time.monotonic() - last_save > 180:
+            _save(out_path, net, info, step, time.monotonic() - start, running)
+            last_save = time.monotonic()
+    _save(out_path, net, info, step, time.monotonic() - start, running)
+    return info
+
+
+def _save(
+    path: str | os.PathLike[str], net: TCSNet, info: TCSInfo, step: int, seconds: float, loss: float
+) -> None:
+    info.training.update(steps=step, seconds=round(seconds, 1), final_loss=round(loss, 5))
+    save_tcs_model(path, net.eval(), info)
+    net.train()
+
+
+def _jsonable(obj: object) -> object:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()  # type: ignore[attr-defined]
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: getattr(obj, k) for k in obj.__dataclass_fields__}  # type: ignore[attr-defined]
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
