@@ -6,18 +6,18 @@ options, warmed up on a window of the frame shape and timed on a few more; the f
 is kept, the others closed. The choice is cached in ``<cache>/auto-engine.json`` under
 a key made of the CPU and GPU names, the runtimes' versions, the model's sha256, the
 shape and the options, so later starts on the same machine skip the measurement.
-Auto says on stderr which engine it took and why, and leaves the same text in
-``engine.reason``.
+Auto leaves which engine it took and why in ``engine.reason`` (for the command to
+print, after any one-line error about its other arguments) and logs it at INFO level.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import statistics
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from pssr_live.modelfile import model_hash
 MEASURE_REPEATS = 5
 MEASURE_BUDGET_S = 1.0
 CACHE_FILE = "auto-engine.json"
+log = logging.getLogger(__name__)
 
 
 def machine() -> dict[str, object]:
@@ -139,7 +140,7 @@ def _summary(times: dict[str, float]) -> str:
 
 def _announce(engine: Engine, why: str) -> Engine:
     engine.reason = f"auto picked {engine.describe()}: {why}"
-    print(f"pssr-live: {engine.reason}", file=sys.stderr)
+    log.info(engine.reason)
     return engine
 
 

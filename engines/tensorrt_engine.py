@@ -22,8 +22,8 @@ engine says, on one line, how to install them.
 
 from __future__ import annotations
 
+import logging
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +41,7 @@ INSTALL = (
 PRECISIONS = ("fp16", "fp32")
 DEFAULT_WORKSPACE_GB = 4.0
 _LOGGER = None
+log = logging.getLogger(__name__)
 
 
 def _runtime():
@@ -144,6 +145,7 @@ def _plan(
     path = plan_path(onnx, shape, precision, gpu, trt.__version__)
     if path.exists() and not rebuild:
         return path, False
+    log.info("building a TensorRT engine for %dx%d (%s); this takes minutes", *shape, precision)
     with gpu.current():
         write_atomic(path, _build(trt, onnx, shape, precision, gpu, workspace_gb))
     return path, True
@@ -226,9 +228,7 @@ class TensorRTEngine(Engine):
         onnx = _onnx_for_build(trt, model_path, self.precision)
         super().__init__(onnx.info, **options)
         self.max_shape = _padded(shape or DEFAULT_SHAPE, self.multiple)
-        t0 = time.perf_counter()
-        plan, built = _plan(trt, self._gpu, onnx, self.max_shape, self.precision, workspace_gb)
-        self.build_s = time.perf_counter() - t0 if built else 0.0
+        plan, _ = _plan(trt, self._gpu, onnx, self.max_shape, self.precision, workspace_gb)
         self.cuda_graphs = cuda_graphs
         with self._gpu.current():
             self._engine = trt.Runtime(_logger(trt)).deserialize_cuda_engine(plan.read_bytes())
@@ -242,7 +242,7 @@ class TensorRTEngine(Engine):
             largest = (1, self.frames, *self.max_shape)
             if not self._context.set_input_shape(INPUT, largest):
                 raise EngineError(f"engine {plan} does not take its own shape {largest}")
-            out_size = int(np.prod(self._context.get_tensor_shape(OUTPUT)))
+            out_size = int(np.prod(tuple(self._context.get_tensor_shape(OUTPUT))))
             self._host_in = cuda.pagelocked_empty(int(np.prod(largest)), np.float32)
             self._host_out = cuda.pagelocked_empty(out_size, np.float32)
             self._dev_in = cuda.mem_alloc(self._host_in.nbytes)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import tempfile
 import threading
@@ -57,6 +58,9 @@ class BenchSettings:
     threads: int | None = None
     original_max_size: int = 128  # the HR-size baseline is slow: only up to this LR size
     pipeline: bool = True
+    viewer_s: float = 10.0  # seconds of the viewer display-rate run (0: none)
+    viewer_size: int = 2048  # HR frame size published to the viewer
+    viewer_fps: float = 25.0
 
 
 def machine_report() -> dict[str, Any]:
@@ -134,7 +138,7 @@ class NullEngine(Engine):
 
 
 def baseline_rows(settings: BenchSettings, progress: Progress) -> list[dict[str, Any]]:
-    """Bilinear and original-PSSR timings per LR size, beside torch at LR size."""
+    """Bilinear and original-PSSR timings per LR size (the latter up to original_max_size)."""
     info = read_info(settings.model)
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -144,7 +148,7 @@ def baseline_rows(settings: BenchSettings, progress: Progress) -> list[dict[str,
         if size <= settings.original_max_size:
             engines.append(OriginalPSSR(info))
         progress(f"baselines at {size}x{size}: {', '.join(e.name for e in engines)}")
-        repeats = max(3, settings.repeats // 4)  # the HR-size network is ~16x slower
+        repeats = max(1, settings.repeats // 4)  # the HR-size network is ~16x slower
         for engine, timing in zip(
             engines, time_engines(engines, (size, size), repeats), strict=True
         ):
@@ -281,12 +285,65 @@ def run_benchmark(settings: BenchSettings, progress: Progress = print) -> dict[s
                         f"{settings.duration_s:g} s"
                     )
                     runs.append(pipeline_run(settings, name, size, Path(tmp)))
+    viewer = None
+    if settings.viewer_s:
+        progress(
+            f"viewer on {settings.viewer_size}x{settings.viewer_size} float32 at "
+            f"{settings.viewer_fps:g} fps, {settings.viewer_s:g} s"
+        )
+        viewer = viewer_run(settings.viewer_size, settings.viewer_fps, settings.viewer_s)
     return {
         "machine": machine_report(),
         "settings": dataclasses.asdict(settings),
         "engines": engine_rows,
         "baselines": baselines,
         "pipeline": runs,
+        "viewer": viewer,
+    }
+
+
+def viewer_run(size: int, fps: float, duration_s: float) -> dict[str, float]:
+    """Frames per second the viewer displays of a `size`^2 float32 restored stream (with its
+    raw stream) published at `fps`, and the viewer's CPU time per displayed frame."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display needed to measure
+    from pssr_live.viewer import show
+
+    rng = np.random.default_rng(0)
+    restored = [rng.random((size, size), dtype=np.float32) * 1000 for _ in range(2)]
+    raw = (restored[0][::4, ::4]).astype(np.uint16)
+    publisher = Publisher("tcp://127.0.0.1:*")
+    done = threading.Event()
+    sent = 0
+
+    def send() -> None:
+        nonlocal sent
+        t0 = time.monotonic()
+        while not done.is_set():
+            t = time.time()
+            publisher.send("raw", {"frame": sent, "t_acquired": t}, raw)
+            header = {"frame": sent, "t_acquired": t, "window": [sent, sent]}
+            header |= {"latency_ms": 0.0, "engine": "synthetic"}
+            publisher.send("restored", header, restored[sent % 2])
+            sent += 1
+            done.wait(max(0.0, t0 + sent / fps - time.monotonic()))
+
+    sender = threading.Thread(target=send, name="bench-sender", daemon=True)
+    timer = threading.Timer(duration_s, done.set)
+    t_start, cpu_start = time.monotonic(), time.process_time()
+    sender.start()
+    timer.start()
+    try:
+        shown = show(publisher.endpoint, stop=done)
+    finally:
+        done.set()
+        sender.join()
+        publisher.close()
+    elapsed = time.monotonic() - t_start
+    return {
+        "size": size,
+        "fps_published": sent / elapsed,
+        "fps_displayed": shown / elapsed,
+        "cpu_ms_per_displayed_frame": (time.process_time() - cpu_start) / max(shown, 1) * 1e3,
     }
 
 

@@ -132,6 +132,17 @@ def markdown(results: dict[str, Any], plot_name: str | None = None) -> str:
             )
         errors = [e for r in results["pipeline"] for e in r["errors"]]
         lines += [f"Error during a run: {e}" for e in errors]
+    if viewer := results.get("viewer"):
+        n = viewer["size"]
+        lines += [
+            "## Viewer",
+            "",
+            f"`pssr-live view` on a {n}x{n} float32 restored stream (and its raw stream) "
+            f"published at {viewer['fps_published']:.1f} fps: it displayed "
+            f"{viewer['fps_displayed']:.1f} fps, using {viewer['cpu_ms_per_displayed_frame']:.0f} "
+            "ms of CPU per displayed frame (offscreen rendering; the sender shares the process).",
+            "",
+        ]
     if plot_name:
         lines += [f"![frame rates and latency]({plot_name})", ""]
     return "\n".join(lines)

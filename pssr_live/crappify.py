@@ -1,9 +1,7 @@
 """Crappifiers: turn clean HR frames into LR training inputs, as PSSR trains.
 
 Both take HR frames already normalised to [0, 1] (``(F, H, W)``, the five frames of one
-window, same crop) and return a :class:`Degraded` window: the LR frames in counts and
-the affine map (``target = offset + gain * hr``) that puts the clean HR target on the
-same intensity scale, so that input and target normalise together.
+window, same crop) and return the LR frames ``(F, H/4, W/4)`` float32 in counts.
 
 - :class:`PaperCrappifier` (Fang et al. 2021, fluorescence): salt-and-pepper noise on
   ``salt_pepper`` (0.5 %) of the pixels, additive Gaussian noise of sigma ``sigma``
@@ -30,19 +28,6 @@ from pssr_live.drivers.confocal import ConfocalScanner, ScanRanges, ScanSettings
 CRAPPIFIERS = ("paper", "confocal")
 
 
-@dataclass(frozen=True)
-class Degraded:
-    """LR frames (F, h, w) float32 in counts; the clean target is ``offset + gain * hr``."""
-
-    lr: np.ndarray
-    gain: float
-    offset: float
-
-    def target(self, hr01: np.ndarray) -> np.ndarray:
-        """The clean HR frame on the LR frames' intensity scale (float32)."""
-        return (self.offset + self.gain * np.asarray(hr01, np.float32)).astype(np.float32)
-
-
 def _check(hr01: np.ndarray, scale: int) -> np.ndarray:
     hr01 = np.asarray(hr01, np.float32)
     if hr01.ndim != 3 or hr01.shape[1] % scale or hr01.shape[2] % scale:
@@ -63,10 +48,9 @@ class PaperCrappifier:
     local_var_gain: float = 0.5
     name: str = "paper"
 
-    def __call__(self, hr01: np.ndarray, rng: np.random.Generator) -> Degraded:
+    def __call__(self, hr01: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         hr01 = _check(hr01, self.scale)
-        lr = np.stack([self._frame(f, rng) for f in hr01])
-        return Degraded(lr=lr, gain=255.0, offset=0.0)
+        return np.stack([self._frame(f, rng) for f in hr01])
 
     def _frame(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         x = x.copy()
@@ -93,13 +77,12 @@ class ConfocalCrappifier:
     def scale(self) -> int:
         return self.base.scale
 
-    def __call__(self, hr01: np.ndarray, rng: np.random.Generator) -> Degraded:
+    def __call__(self, hr01: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         hr01 = _check(hr01, self.scale)
         st = self.ranges.sample(rng, self.base)
         extra = math.sqrt(max(st.psf_ratio**2 - 1.0, 0.0))
         scanner = ConfocalScanner(replace(st, psf_ratio=extra), seed=int(rng.integers(2**31)))
-        lr = np.stack([scanner.scan(f) for f in hr01]).astype(np.float32)
-        return Degraded(lr=lr, gain=st.gain * st.peak_photons, offset=st.offset)
+        return np.stack([scanner.scan(f) for f in hr01]).astype(np.float32)
 
 
 def make_crappifier(name: str) -> PaperCrappifier | ConfocalCrappifier:

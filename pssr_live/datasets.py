@@ -2,9 +2,10 @@
 
 A pair is ``(x, y)``: ``x`` the normalised LR window ``(frames, p, p)`` float32 (the
 restorer's normalisation: one percentile scaling for the window), ``y`` the clean HR
-target frame ``(1, scale*p, scale*p)`` float32 on the same scale. The target frame is
-the middle frame (``centered``) or the last (``causal``). The single-frame model takes
-only that reference frame and normalises it alone, exactly as at inference.
+target frame ``(1, scale*p, scale*p)`` float32, normalised by its own 0.1 / 99.9 %
+percentiles. The target frame is the middle frame (``centered``) or the last
+(``causal``). The single-frame model takes only that reference frame and normalises it
+alone, exactly as at inference.
 
 Augmentation: one of the eight dihedral transforms, shared by all frames and the target.
 Simulated windows are skipped when nearly empty; movie tiles skip empty background.
@@ -22,11 +23,12 @@ import tifffile
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from pssr_live.crappify import ConfocalCrappifier, Degraded, PaperCrappifier
+from pssr_live.crappify import ConfocalCrappifier, PaperCrappifier
 from pssr_live.domain import DomainRanges, window_seed
 from pssr_live.drivers.confocal import ScanSettings, simulate_movie
 from pssr_live.drivers.scene import SceneSettings
 from pssr_live.errors import UserError
+from pssr_live.metrics import percentile_normalize
 from pssr_live.normalization import NormSettings, normalize
 
 WINDOW_FRAMES = 5
@@ -116,13 +118,18 @@ def make_pair(
     norm: NormSettings,
     k: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Normalise a 5-frame LR window (or its reference frame alone, frames=1) and the
-    target with the same scaling; apply dihedral transform `k` to both."""
+    """Normalise a 5-frame LR window (or its reference frame alone, frames=1) as the
+    restorer does, and the clean target by its own 0.1 / 99.9 % percentiles (as
+    `metrics.score` does); apply dihedral transform `k` to both.
+
+    The target's own normalisation is what the network learns to output: structure,
+    not the microscope's gain, offset or haze, which the LR cannot pin down anyway.
+    """
     if frames == 1:
         r = reference_index(mode)
         lr = lr[r : r + 1]
-    x, scaling = normalize(lr, norm)
-    y = (target.astype(np.float32) - np.float32(scaling.low)) / np.float32(scaling.scale)
+    x, _ = normalize(lr, norm)
+    y = percentile_normalize(target)
     x = np.ascontiguousarray(dihedral(x, k), np.float32)
     y = np.ascontiguousarray(dihedral(y, k), np.float32)[np.newaxis]
     return x, y
@@ -179,14 +186,12 @@ class SimulatedPairs:
     augment: bool = True
 
     def raw(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(LR window (5, p, p) uint16, target (scale*p, scale*p) in counts) of window `index`."""
+        """(LR window (5, p, p) uint16, HR target (scale*p, scale*p)) of window `index`."""
         ref = reference_index(self.mode)
         sim = simulate(
             self.split, self.seed, index, WINDOW_FRAMES, self.patch, self.ranges, check_frame=ref
         )
-        gt = sim.hr[ref]
-        target = sim.scan.offset + sim.scan.gain * sim.scan.peak_photons * gt
-        return sim.lr, target.astype(np.float32)
+        return sim.lr, sim.hr[ref]
 
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Normalised, augmented training pair of window `index`."""
@@ -235,10 +240,9 @@ class MoviePairs:
             if np.mean(tile[reference_index(self.mode)] > 0.15) >= MIN_FOREGROUND:
                 break
         tile = np.clip(tile, 0.0, 1.0)
-        deg: Degraded = self.crappifier(tile, rng)
-        target = deg.target(tile[reference_index(self.mode)])
+        lr = self.crappifier(tile, rng)
         k = int(rng.integers(8)) if self.augment else 0
-        return make_pair(deg.lr, target, self.mode, self.frames, self.norm, k)
+        return make_pair(lr, tile[reference_index(self.mode)], self.mode, self.frames, self.norm, k)
 
 
 class PairStream(IterableDataset):

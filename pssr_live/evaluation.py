@@ -93,8 +93,8 @@ def crappified_movie(
     hr = hr[:, : hr.shape[1] // m * m, : hr.shape[2] // m * m].astype(np.float32)
     lo, hi = np.percentile(hr, [0.1, 99.9])
     hr01 = np.clip((hr - lo) / max(float(hi - lo), 1e-6), 0.0, 1.0)
-    deg = crappifier(hr01, np.random.default_rng(seed))
-    return TestMovie(deg.lr, hr, {"crappifier": crappifier.name, "seed": seed})
+    lr = crappifier(hr01, np.random.default_rng(seed))
+    return TestMovie(lr, hr, {"crappifier": crappifier.name, "seed": seed})
 
 
 def upsample(image: np.ndarray, mode: str, scale: int = 4) -> np.ndarray:

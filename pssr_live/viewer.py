@@ -51,7 +51,7 @@ class ImagePanel:
     """
 
     def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int) -> None:
-        layout.addLabel(title, row=row, col=col, colspan=2)
+        self.title = layout.addLabel(title, row=row, col=col, colspan=2)
         self.view = layout.addViewBox(row=row + 1, col=col, lockAspect=True, invertY=True)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
@@ -248,6 +248,8 @@ class ViewerWindow(QtWidgets.QWidget):
                 panel.sync_histogram()
         finally:
             self._setting_levels = False
+        if self.shown is not None:
+            self._update_titles(self.shown)
         stats = self.receiver.stats()
         self.status.setText(self._status_text(stats))
         shown_fps = rate(self._display_times)
@@ -272,6 +274,19 @@ class ViewerWindow(QtWidgets.QWidget):
         else:
             lines.append("quality: no ground truth in this stream (simulated source only)")
         self.readouts.setText("\n".join(lines))
+
+    def _update_titles(self, update: Update) -> None:
+        """Which raw frame and which restoration are on screen (they depict the same frame)."""
+        h = update.restored.header
+        first, last = h["window"]
+        self.restored.title.setText(
+            f"restored frame {h.get('target', update.restored.frame)} "
+            f"(window {first}-{last}, {h['engine']}, {update.restored.image.shape[0]} px)"
+        )
+        if update.raw is not None:
+            self.raw.title.setText(
+                f"raw frame {update.raw.frame} ({update.raw.image.shape[0]} px, nearest neighbour)"
+            )
 
     def _status_text(self, stats: StreamStats) -> str:
         address = self.receiver.address

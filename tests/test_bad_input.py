@@ -290,6 +290,7 @@ BAD_ARGUMENTS = [
     (["evaluate", "--size", "13"], "multiple of 4"),
     (["build-engine", "--shape", "7x7"], "multiple of 4"),
     (["keys"], "required"),
+    (["bench", "--soak", "0"], "must be a positive"),
     (["view", "--exit-after", "-1"], "must be positive"),
     (["run", "--curve-keys", "/nonexistent", "--frames", "5"], "not found"),
 ]

@@ -27,6 +27,8 @@ def test_bench_writes_json_markdown_and_plot(tmp_path):
             "2",
             "--original-max-size",
             "32",
+            "--viewer-seconds",
+            "1.5",
             "--json",
             str(out),
             "--report",
@@ -46,9 +48,11 @@ def test_bench_writes_json_markdown_and_plot(tmp_path):
         assert run["received"] == run["restored"]  # every published frame reached the subscriber
         stages = run["latency_ms"]
         assert stages["acquisition_to_receive"]["p50"] >= stages["engine"]["p50"] > 0
+    viewer = results["viewer"]
+    assert viewer["size"] == 2048 and viewer["fps_published"] > 0 and viewer["fps_displayed"] > 0
     md = (report / "benchmarks.md").read_text()
     for needle in ("pssr-live bench --report docs/", results["machine"]["cpu"], "cores", "| none"):
         assert needle in md
-    assert "original-pssr-hr" in md and "x faster than original" in md
+    assert "original-pssr-hr" in md and "x faster than original" in md and "## Viewer" in md
     assert (report / "benchmarks.png").stat().st_size > 10_000
     assert json.loads((report / "benchmarks.json").read_text())["settings"]["sizes"] == [32]

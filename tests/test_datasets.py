@@ -68,7 +68,8 @@ def test_dihedral_is_shared_by_input_and_target() -> None:
     for k in range(8):
         x, y = make_pair(lr, target, "centered", 5, norm, k)
         assert x.shape == (5, 8, 8) and y.shape == (1, 32, 32)
-        np.testing.assert_allclose(y[0, ::4, ::4], x[2], atol=1e-5)
+        # the target is the reference frame (own normalisation), transformed alike
+        assert np.corrcoef(y[0, ::4, ::4].ravel(), x[2].ravel())[0, 1] > 0.999
     assert len({dihedral(np.arange(4).reshape(2, 2), k).tobytes() for k in range(8)}) == 8
 
 
@@ -96,7 +97,7 @@ def test_movie_pairs_skip_empty_tiles_and_stream() -> None:
     src = MoviePairs([movie], PaperCrappifier(), patch=8, seed=1)
     x, y = src.pair(0)
     assert x.shape == (5, 8, 8) and y.shape == (1, 32, 32)
-    assert y.max() > 0.5  # the tile found the structure
+    assert y.max() > 0.5 and y.min() < 0.5  # the tile found the structure's edge
     xb, yb = next(iter(PairStream(src, start=0)))
     assert tuple(xb.shape) == (5, 8, 8) and tuple(yb.shape) == (1, 32, 32)
     with pytest.raises(MovieError, match="smaller than the HR tile"):

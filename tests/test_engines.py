@@ -159,8 +159,9 @@ def test_attention_models_are_tiled_by_default(tmp_path: Path) -> None:
 
 
 def test_auto_measures_picks_the_fastest_and_caches(
-    strong_model: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+    strong_model: Path, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="pssr_live.engines.auto")
     engine = create_engine("auto", str(strong_model), shape=(32, 32), threads=1)
     entries = json.loads((cache / "auto-engine.json").read_text())
     (entry,) = [e for e in entries.values() if e["shape"] == [32, 32]]
@@ -169,7 +170,7 @@ def test_auto_measures_picks_the_fastest_and_caches(
     assert set(entry["ms"]) == present
     assert engine.name == entry["engine"] == min(entry["ms"], key=entry["ms"].get)
     assert "measured now" in engine.reason and engine.describe() in engine.reason
-    assert engine.reason in capsys.readouterr().err
+    assert engine.reason in caplog.text
     engine.close()
 
     again = create_engine("auto", str(strong_model), shape=(32, 32), threads=1)

@@ -14,7 +14,7 @@ from pssr_live.tcs.decode import gap_tv_decoder, net_decoder, normalize_snapshot
 from pssr_live.tcs.net import TCSConfig, TCSInfo, TCSNet, load_tcs_model, save_tcs_model
 from pssr_live.tcs.train import TrainSettings, train
 
-TINY = TCSConfig(ratio=4, width=4, stages=2)
+TINY = TCSConfig(ratio=4, width=4, stages=2, gap_iters=1)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 from pssr_live.drivers.source import Frame
 
 from pssr_live.tcs.codec import encode, masks_from_seed
-from pssr_live.tcs.live import SnapshotStreamer
+from pssr_live.tcs.live import SnapshotReceiver, SnapshotStreamer
 from pssr_live.wire import Publisher, Subscriber
 
 
@@ -34,3 +34,23 @@ def test_streamer_publishes_exact_snapshots_and_skips_gaps(address: str) -> None
         assert m.header["t_acquired"] == 100.0 + last and m.image.dtype == np.uint16
         assert np.array_equal(m.image, encode(movie[first : last + 1], masks))
     assert streamer.abandoned == 1 and streamer.published == 2
+
+
+def test_receiver_decodes_the_newest_snapshot(address: str) -> None:
+    publisher = Publisher(address)
+    receiver = SnapshotReceiver(address, engine="torch")
+    time.sleep(0.3)
+    movie = np.full((4, 12, 10), 300, np.uint16)
+    streamer = SnapshotStreamer(publisher, 4, (12, 10), np.dtype(np.uint16))
+    for i in range(4):
+        streamer.submit(Frame(i, float(i), movie[i]))
+    streamer.close()
+    deadline = time.monotonic() + 10
+    while (decoded := receiver.take()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    receiver.close()
+    publisher.close()
+    assert decoded is not None and decoded.frames.shape == (4, 12, 10)
+    assert decoded.decoder == "GAP-TV"  # no bundled model for B = 4
+    assert decoded.saved == 0.75  # a uint16 snapshot for four uint16 frames
+    assert np.allclose(decoded.frames, 300, atol=5)

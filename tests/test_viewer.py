@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -13,12 +17,12 @@ import pytest
 import tifffile
 from pssr_live.drivers.replay import FileSource
 from pssr_live.engines.base import create_engine
-from pyqtgraph.Qt import QtGui
+from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from pssr_live.cli import main
 from pssr_live.modelfile import bundled_model_path, load_model, model_hash
 from pssr_live.pipeline import Pipeline, RunSettings
-from pssr_live.viewer import ViewerWindow
+from pssr_live.viewer import ViewerWindow, show
 from pssr_live.viewstream import LatestReceiver
 from pssr_live.wire import Publisher
 
@@ -224,3 +228,29 @@ def test_viewer_survives_publisher_restart_and_says_when_no_data(address):
     finally:
         window.close()
         receiver.close()
+
+
+def test_closing_the_window_ends_the_viewer(address):
+    def close_viewer() -> None:
+        for widget in QtWidgets.QApplication.topLevelWidgets():
+            if isinstance(widget, ViewerWindow):
+                widget.close()
+
+    pg.mkQApp()
+    QtCore.QTimer.singleShot(500, close_viewer)
+    assert show(address) == 0  # returned: nothing was displayed, nothing hangs
+
+
+def test_view_exits_cleanly_on_ctrl_c(address):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pssr_live.cli", "view", address],
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "subscribing to" in proc.stderr.readline()
+    time.sleep(1.0)  # the window opens
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

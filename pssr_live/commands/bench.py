@@ -61,6 +61,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-pipeline", action="store_true", help="time the engines and baselines only"
     )
+    parser.add_argument(
+        "--viewer-seconds",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="seconds of the viewer display-rate run on 2048x2048 frames at 25 fps (default 10)",
+    )
+    parser.add_argument("--no-viewer", action="store_true", help="skip the viewer run")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     parser.add_argument(
         "--report",
@@ -101,6 +109,7 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
         original_max_size=args.original_max_size,
         pipeline=not args.no_pipeline,
+        viewer_s=0.0 if args.no_viewer else args.viewer_seconds,
     )
     results = run_benchmark(
         settings, progress=lambda text: print(f"bench: {text}", file=sys.stderr)

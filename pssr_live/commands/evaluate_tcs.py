@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gap-iters", type=positive_int, default=DEFAULT_ITERS)
     parser.add_argument("--tv-weight", type=positive_float, default=DEFAULT_TV_WEIGHT)
     parser.add_argument(
-        "--tune", action="store_true", help="first tune GAP-TV on the validation movies (B = 10)"
+        "--tune",
+        action="store_true",
+        help="first tune GAP-TV on the validation movies (B = 10, 128 x 128)",
     )
     parser.add_argument("--json", type=Path, help="write the results as JSON")
     parser.add_argument("--png", type=Path, help="plots: PATH-quality.png and PATH-time.png")
@@ -99,7 +101,7 @@ def plot(results: list[Result], prefix: Path) -> list[Path]:
 def main(args: argparse.Namespace) -> int:
     iters, weight = args.gap_iters, args.tv_weight
     if args.tune:
-        iters, weight, best = tune_gap_tv(args.size, args.frames)
+        iters, weight, best = tune_gap_tv()
         print(f"tuned GAP-TV: {iters} iterations, TV weight {weight:g} ({best:.2f} dB validation)")
     if args.movie:
         movie = read_movie(args.movie)

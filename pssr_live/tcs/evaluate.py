@@ -143,15 +143,16 @@ def evaluate_method(name: str, decoder: Decoder | None, cases: list[Case], ratio
 
 
 def tune_gap_tv(
-    size: int,
-    n_frames: int,
     ratio: int = 10,
-    weights: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2),
-    checkpoints: tuple[int, ...] = (10, 20, 40, 80),
+    weights: tuple[float, ...] = (0.01, 0.02, 0.05, 0.08, 0.12, 0.2),
+    checkpoints: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40),
     log: Callable[[str], None] = print,
 ) -> tuple[int, float, float]:
-    """(iterations, TV weight, PSNR) best on the validation movies (not the test set)."""
-    cases = simulated_cases(size, n_frames, movies=VALIDATION_MOVIES)
+    """(iterations, TV weight, PSNR) best on the validation movies (not the test set).
+
+    The validation set: :data:`VALIDATION_MOVIES`, 60 frames of 128 x 128 each.
+    """
+    cases = simulated_cases(128, 60, movies=VALIDATION_MOVIES)
     best = (0, 0.0, -math.inf)
     for w in weights:
         per_iter: dict[int, list[float]] = {c: [] for c in checkpoints}

@@ -11,6 +11,10 @@ validation movies after 10-40 iterations. It works on normalised snapshots (see
 Started from ``y / Phi`` in every frame (``Phi = sum_k M_k``), not the textbook
 ``A^T y``: fluorescence is sparse and smooth, and that start is already the right
 static image, so the iterations only add the motion (design 7, lessons).
+
+One implementation in torch serves both the classical decoder (:func:`gap_tv`, numpy
+in and out) and the learned one, whose first steps are these (:mod:`.net`): only
+slices, concatenations and element-wise ops, so it exports to ONNX.
 """
 
 from __future__ import annotations
@@ -18,50 +22,59 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import torch
 
-#: Defaults tuned on the validation set (docs/tcs.md, `pssr-live evaluate-tcs --tune`).
-DEFAULT_ITERS = 60
-DEFAULT_TV_WEIGHT = 0.1
+#: Tuned on the validation movies (`pssr-live evaluate-tcs --tune`, docs/tcs.md): with
+#: shot and read noise, PSNR peaks after 2 iterations and falls slowly after.
+DEFAULT_ITERS = 2
+DEFAULT_TV_WEIGHT = 0.05
 DEFAULT_TV_ITERS = 5
 
 
-def _grad(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences along y and x (zero at the far edge)."""
-    gy = np.zeros_like(u)
-    gx = np.zeros_like(u)
-    np.subtract(u[..., 1:, :], u[..., :-1, :], out=gy[..., :-1, :])
-    np.subtract(u[..., :, 1:], u[..., :, :-1], out=gx[..., :, :-1])
+def _grad(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences along y and x, zero at the far edge."""
+    gy = torch.cat([u[..., 1:, :] - u[..., :-1, :], torch.zeros_like(u[..., :1, :])], dim=-2)
+    gx = torch.cat([u[..., :, 1:] - u[..., :, :-1], torch.zeros_like(u[..., :, :1])], dim=-1)
     return gy, gx
 
 
-def _div(py: np.ndarray, px: np.ndarray) -> np.ndarray:
+def _div(py: torch.Tensor, px: torch.Tensor) -> torch.Tensor:
     """Divergence, the negative adjoint of :func:`_grad`."""
-    d = py.copy()
-    d[..., 1:, :] -= py[..., :-1, :]
-    d[..., :, 1:] += px[..., :, 1:]
-    d[..., :, 1:] -= px[..., :, :-1]
-    d[..., :, 0] += px[..., :, 0]
-    return d
+    dy = py - torch.cat([torch.zeros_like(py[..., :1, :]), py[..., :-1, :]], dim=-2)
+    dx = px - torch.cat([torch.zeros_like(px[..., :, :1]), px[..., :, :-1]], dim=-1)
+    return dy + dx
 
 
-def tv_denoise(f: np.ndarray, weight: float, iters: int = DEFAULT_TV_ITERS) -> np.ndarray:
+def tv_denoise(f: torch.Tensor, weight: float, iters: int = DEFAULT_TV_ITERS) -> torch.Tensor:
     """argmin_x 1/2 ||x - f||^2 + weight * TV(x), per 2-D frame (Chambolle 2004)."""
-    if weight <= 0:
-        return f
-    tau = np.float32(0.25)
-    py = np.zeros_like(f)
-    px = np.zeros_like(f)
-    inv_w = np.float32(1.0 / weight)
+    tau = 0.25
+    py = torch.zeros_like(f)
+    px = torch.zeros_like(f)
     for _ in range(iters):
-        gy, gx = _grad(_div(py, px) - f * inv_w)
-        norm = np.sqrt(gy * gy + gx * gx)
-        norm *= tau
-        norm += 1
-        py += tau * gy
-        py /= norm
-        px += tau * gx
-        px /= norm
-    return f - np.float32(weight) * _div(py, px)
+        gy, gx = _grad(_div(py, px) - f / weight)
+        norm = 1.0 + tau * torch.sqrt(gy * gy + gx * gx)
+        py = (py + tau * gy) / norm
+        px = (px + tau * gx) / norm
+    return f - weight * _div(py, px)
+
+
+def gap_tv_steps(
+    y: torch.Tensor,
+    m: torch.Tensor,
+    iters: int,
+    tv_weight: float,
+    tv_iters: int = DEFAULT_TV_ITERS,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """GAP-TV on tensors: y (N, 1, H, W), masks m (N, B, H, W) float -> (N, B, H, W)."""
+    phi = torch.clamp(m.sum(dim=1, keepdim=True), min=1.0)
+    x = (y / phi).expand_as(m)
+    for i in range(iters):
+        x = x + m * ((y - (m * x).sum(dim=1, keepdim=True)) / phi)
+        x = tv_denoise(x, tv_weight, tv_iters)
+        if callback is not None:
+            callback(i, x)
+    return x
 
 
 def gap_tv(
@@ -77,13 +90,8 @@ def gap_tv(
 
     ``callback(i, x)`` is called after every iteration (for convergence studies).
     """
-    m = masks.astype(np.float32)
-    y = y.astype(np.float32)
-    phi = np.maximum(m.sum(axis=0), 1.0)
-    x = np.repeat((y / phi)[np.newaxis], len(m), axis=0)
-    for i in range(iters):
-        x += m * ((y - (m * x).sum(axis=0)) / phi)
-        x = tv_denoise(x, tv_weight, tv_iters)
-        if callback is not None:
-            callback(i, x)
-    return x
+    yt = torch.from_numpy(np.ascontiguousarray(y, np.float32))[None, None]
+    mt = torch.from_numpy(masks.astype(np.float32))[None]
+    hook = None if callback is None else (lambda i, x: callback(i, x[0].numpy()))
+    with torch.inference_mode():
+        return gap_tv_steps(yt, mt, iters, tv_weight, tv_iters, hook)[0].numpy()

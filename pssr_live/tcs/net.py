@@ -1,11 +1,14 @@
 """The learned TCS decoder: GAP projections alternating with small learned U-Nets.
 
-Deep unfolding of GAP (design 7): the estimate starts as ``y / Phi`` in every frame;
-each of ``stages`` stages projects it onto the measurements (GAP step; skipped in the
-first stage, where the start already fits them) and adds a U-Net's correction, fed
-with the estimate and the masks. The U-Net reuses :class:`~pssr_live.network.ResBlock`
-(no normalisation layers, so every engine computes the same numbers); it keeps only
-a stem at full resolution and does its work at 1/2 and 1/4.
+Deep unfolding of GAP (design 7: "a few GAP steps in front of a small U-Net learned
+at once"): the estimate starts as ``y / Phi`` in every frame, goes through
+``gap_iters`` classical GAP-TV iterations (:mod:`.gaptv`, the same code as the
+classical decoder), then each of ``stages`` stages projects it onto the measurements
+and adds a U-Net's correction, fed with the estimate and the masks. The network thus
+starts from GAP-TV's answer and learns what TV gets wrong (motion, fine tubules).
+The U-Net reuses :class:`~pssr_live.network.ResBlock` (no normalisation layers, so
+every engine computes the same numbers); it keeps only a stem at full resolution and
+does its work at 1/2 and 1/4.
 
 The engine contract (``run(batch)`` on one (N, C, H, W) array) is kept by packing the
 inputs: channel 0 is the normalised snapshot, channels 1..B the masks (0/1); the
@@ -34,6 +37,7 @@ from pssr_live.modelfile import (
 )
 from pssr_live.network import RES_INIT_GAIN, ResBlock
 from pssr_live.normalization import NormSettings
+from pssr_live.tcs.gaptv import gap_tv_steps
 
 KIND = "tcs"
 
@@ -46,12 +50,18 @@ class TCSConfig:
     width: int = 16  # channels at full resolution (x2 at 1/2, x4 at 1/4)
     stages: int = 2
     blocks: int = 1  # residual blocks per level below full resolution
+    gap_iters: int = 0  # classical GAP-TV iterations in front of the learned stages
+    tv_weight: float = 0.05  # their TV weight ...
+    tv_iters: int = 5  # ... and TV steps
 
     def __post_init__(self) -> None:
-        for name in ("ratio", "width", "stages", "blocks"):
+        for name in ("ratio", "width", "stages", "blocks", "gap_iters", "tv_iters"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"TCSConfig.{name} must be a positive integer, got {v!r}")
+            least = 0 if name == "gap_iters" else 1
+            if not isinstance(v, int) or isinstance(v, bool) or v < least:
+                raise ValueError(f"TCSConfig.{name} must be an integer >= {least}, got {v!r}")
+        if not (isinstance(self.tv_weight, int | float) and self.tv_weight > 0):
+            raise ValueError(f"TCSConfig.tv_weight must be positive, got {self.tv_weight!r}")
 
     #: H and W must be multiples of this (two stride-2 levels).
     multiple = 4
@@ -122,13 +132,13 @@ class TCSNet(nn.Module):
                     f"TCSNet: expected (N, {b + 1}, H, W) with H, W multiples of "
                     f"{self.config.multiple}, got {tuple(packed.shape)}"
                 )
+        c = self.config
         y = packed[:, :1]
         m = packed[:, 1:]
         phi = torch.clamp(m.sum(dim=1, keepdim=True), min=1.0)
-        x = (y / phi).expand_as(m)
-        for i, stage in enumerate(self.stages):
-            if i:
-                x = x + m * ((y - (m * x).sum(dim=1, keepdim=True)) / phi)
+        x = gap_tv_steps(y, m, c.gap_iters, c.tv_weight, c.tv_iters)
+        for stage in self.stages:
+            x = x + m * ((y - (m * x).sum(dim=1, keepdim=True)) / phi)
             x = x + stage(torch.cat([x, m], dim=1))
         return x
 

@@ -26,6 +26,7 @@ from pssr_live.normalization import NormSettings
 from pssr_live.tcs.codec import encode
 from pssr_live.tcs.data import DetectorRanges, clean_movie
 from pssr_live.tcs.decode import normalize_snapshot
+from pssr_live.tcs.gaptv import DEFAULT_ITERS, DEFAULT_TV_ITERS, DEFAULT_TV_WEIGHT
 from pssr_live.tcs.net import TCSConfig, TCSInfo, TCSNet, save_tcs_model
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class TrainSettings:
     ratio: int = 10
     width: int = 16
     stages: int = 2
+    gap_iters: int = DEFAULT_ITERS  # classical GAP-TV iterations in front (tuned values)
     patch: int = 48
     batch: int = 4
     minutes: float = 10.0
@@ -105,7 +107,14 @@ def train(
     rng = np.random.default_rng(settings.seed)
     norm = NormSettings()
     pool = list(movies) if movies is not None else simulated_pool(settings, rng)
-    config = TCSConfig(ratio=settings.ratio, width=settings.width, stages=settings.stages)
+    config = TCSConfig(
+        ratio=settings.ratio,
+        width=settings.width,
+        stages=settings.stages,
+        gap_iters=settings.gap_iters,
+        tv_weight=DEFAULT_TV_WEIGHT,
+        tv_iters=DEFAULT_TV_ITERS,
+    )
     net = TCSNet(config)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     budget = settings.minutes * 60.0
