@@ -236,7 +236,7 @@ def pipeline_run(
         to_restore.append(h["latency_ms"] - h["engine_ms"])
         engine_ms.append(h["engine_ms"])
         transfer.append((t_received - h["t_acquired"]) * 1e3 - h["latency_ms"])
-        total.append((t_received - h["t_acquired"]) * 1e3)
+        total.append(round((t_received - h["t_acquired"]) * 1e3, 3))
     return {
         "engine": engine.describe(),
         "shape": f"{size}x{size}",

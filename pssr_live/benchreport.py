@@ -167,8 +167,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
-    fig, (ax_fps, ax_lat) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (ax_fps, ax_lat) = plt.subplots(1, 2, figsize=(13, 4.5))
     series: dict[str, dict[int, float]] = {}
     for r in results["engines"]:
         series.setdefault(r["describe"], {})[int(r["shape"].split("x")[0])] = r["fps"]
@@ -181,8 +182,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax_fps.axhline(results["settings"]["fps"], color="grey", lw=0.8, ls=":", label="target")
     ax_fps.set(xscale="log", yscale="log", xlabel="LR size (px)", ylabel="frames / s")
     ax_fps.set_xticks(results["settings"]["sizes"], [str(s) for s in results["settings"]["sizes"]])
+    ax_fps.xaxis.set_minor_locator(NullLocator())
     ax_fps.set_title("engine-only throughput")
-    ax_fps.legend(fontsize=7)
+    ax_fps.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     runs = results["pipeline"]
     if runs:
         data = [r["acquisition_to_receive_ms"] or [0.0] for r in runs]

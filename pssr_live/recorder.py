@@ -127,6 +127,11 @@ class RawRecorder:
     def recorded(self) -> int:
         return self._writer.count
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of frames submitted but not yet written."""
+        return self._queued_bytes
+
     def submit(self, index: int, t_acquired: float, data: np.ndarray) -> None:
         """Queue a copy of the frame; raises RecorderError if writing has failed."""
         if self.error is not None:

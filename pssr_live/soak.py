@@ -40,6 +40,7 @@ class SoakReport:
     counters: dict[str, int]
     frames_in_file: int
     rss_mib: list[tuple[float, float]]  # (seconds since start, MiB), while running
+    queued_mib: list[float]  # frames waiting in the recorders' queues, at each RSS sample
     slow_subscriber_received: int
     viewer_received: int
     viewer_connections: int
@@ -73,7 +74,8 @@ class SoakReport:
             f"{self.slow_subscriber_received}, viewer got {self.viewer_received} in "
             f"{self.viewer_connections} connections",
             f"RSS after warm-up {self.rss_start_mib:.1f} MiB, at end {self.rss_end_mib:.1f} MiB, "
-            f"max {max(m for _, m in self.rss_mib):.1f} MiB",
+            f"max {max(m for _, m in self.rss_mib):.1f} MiB; recorder queues at most "
+            f"{max(self.queued_mib):.1f} MiB",
             *(f"error: {e}" for e in self.errors),
             *(f"FAILED: {p}" for p in self.problems),
             "soak passed" if self.ok else "soak failed",
@@ -145,12 +147,15 @@ def run_soak(
     viewer = _Consumer(publisher.endpoint, reconnect_s=1.5)
     stop = threading.Event()
     samples: list[tuple[float, float]] = []
+    queued: list[float] = []
+    recorders = [r for r in (pipeline.raw_recorder, pipeline.restored_recorder) if r]
     t0 = time.monotonic()
 
     def tick() -> None:
         t = time.monotonic() - t0
         if not samples or t - samples[-1][0] >= sample_s:
             samples.append((t, rss_mib()))
+            queued.append(sum(r.queued_bytes for r in recorders) / 2**20)
         if t >= seconds:
             stop.set()
 
@@ -169,6 +174,7 @@ def run_soak(
         counters=_counters(summary),
         frames_in_file=len(tags),
         rss_mib=samples,
+        queued_mib=queued,
         slow_subscriber_received=slow.received,
         viewer_received=viewer.received,
         viewer_connections=viewer.connections,

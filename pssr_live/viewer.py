@@ -316,12 +316,14 @@ def show(
     no_data_after_s: float = 2.0,
     stop: threading.Event | None = None,
     curve: CurveKeys | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> int:
     """Run the viewer on this (the main) thread until the window closes or `stop` is set.
 
     With `exit_after`, it exits after that many restored frames were displayed. The
     `screenshot` is saved when it exits that way or because `stop` was set (the stream it
-    shows has ended). Ctrl-C closes it. Returns the number of frames displayed.
+    shows has ended). Ctrl-C closes it. `on_ready` is called once the window is up.
+    Returns the number of frames displayed.
     """
     app = pg.mkQApp("pssr-live")
     receiver = LatestReceiver(address, curve=curve)
@@ -350,6 +352,8 @@ def show(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, lambda *_: app.quit())
     window.show()
+    if on_ready is not None:
+        QtCore.QTimer.singleShot(0, on_ready)
     try:
         app.exec()
     finally:

@@ -8,6 +8,9 @@ import socket
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# pymmcore-plus would switch its cores to Qt signals (needing qtpy) once a test has started a
+# QApplication; the sources poll on their own threads and need no Qt.
+os.environ.setdefault("PYMM_SIGNALS_BACKEND", "psygnal")
 
 
 @pytest.fixture

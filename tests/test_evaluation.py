@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from pssr_live.engines.base import create_engine
 from tiny_models import make_tiny_models
 
 from pssr_live.cli import main
+from pssr_live.engines.base import create_engine
 from pssr_live.evaluation import (
     Model,
     choose_sigma,

@@ -6,10 +6,10 @@ import threading
 import time
 
 import numpy as np
-from pssr_live.drivers.source import Frame, FrameSink, SourceThread
-from pssr_live.engines.base import create_engine
 from scipy.ndimage import gaussian_filter
 
+from pssr_live.drivers.source import open_source
+from pssr_live.engines.base import create_engine
 from pssr_live.livequality import bilinear_upsample, measure
 from pssr_live.modelfile import bundled_model_path, load_model, model_hash
 from pssr_live.pipeline import Pipeline, RunSettings
@@ -28,45 +28,6 @@ def hr_movie(n: int, size: int, seed: int = 0) -> np.ndarray:
 def downsample(hr: np.ndarray) -> np.ndarray:
     h, w = hr.shape
     return hr.reshape(h // SCALE, SCALE, w // SCALE, SCALE).mean(axis=(1, 3))
-
-
-class TruthSource:
-    """A simulated source in miniature: LR frames of an HR movie, whose truth it returns."""
-
-    name = "truth"
-    dtype = np.dtype(np.uint16)
-
-    def __init__(self, hr: np.ndarray, fps: float) -> None:
-        self.hr = hr
-        self.shape = (hr.shape[1] // SCALE, hr.shape[2] // SCALE)
-        self.fps = fps
-        self._thread = SourceThread("source-truth")
-
-    def start(self, sink: FrameSink, n_frames: int | None = None) -> None:
-        def loop(stop: threading.Event) -> None:
-            for i in range(n_frames or len(self.hr)):
-                if stop.wait(1 / self.fps):
-                    return
-                lr = downsample(self.hr[i % len(self.hr)]).astype(np.uint16)
-                sink(Frame(i, time.time(), lr, ground_truth_key=i % len(self.hr)))
-
-        self._thread.start(loop)
-
-    def stop(self) -> None:
-        self._thread.stop()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._thread.wait(timeout)
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._thread.error
-
-    def ground_truth(self, frame: Frame) -> np.ndarray | None:
-        return self.hr[frame.ground_truth_key]
-
-    def close(self) -> None:
-        self.stop()
 
 
 def test_bilinear_keeps_geometry():
@@ -88,10 +49,8 @@ def test_measure_ranks_a_good_restoration_above_bilinear():
 def test_pipeline_sends_live_quality_in_restored_headers(address):
     model = bundled_model_path("centered")
     _, info = load_model(model)
-    source = TruthSource(hr_movie(8, 128), fps=20)
-    settings = RunSettings(
-        source="truth", model=str(model), frames=40, publish=address, quality_interval_s=0.2
-    )
+    source = open_source("sim", fps=20, size=(64, 64))
+    settings = RunSettings(model=str(model), frames=40, publish=address, quality_interval_s=0.2)
     engine = create_engine("torch", str(model))
     subscriber = Subscriber(address, ("restored",))
     pipeline = Pipeline(settings, source, engine, Publisher(address), info, model_hash(model))

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import tifffile
-from pssr_live.engines.base import create_engine
 from tiny_models import make_tiny_models
 
 from pssr_live.cli import main
 from pssr_live.datasets import window_indices
+from pssr_live.engines.base import create_engine
 from pssr_live.modelfile import read_info
 from pssr_live.restorer import Restorer
 from pssr_live.ringbuffer import FrameWindow

@@ -15,11 +15,11 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 import tifffile
-from pssr_live.drivers.replay import FileSource
-from pssr_live.engines.base import create_engine
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from pssr_live.cli import main
+from pssr_live.drivers.replay import FileSource
+from pssr_live.engines.base import create_engine
 from pssr_live.modelfile import bundled_model_path, load_model, model_hash
 from pssr_live.pipeline import Pipeline, RunSettings
 from pssr_live.viewer import ViewerWindow, show
@@ -248,9 +248,12 @@ def test_view_exits_cleanly_on_ctrl_c(address):
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert "subscribing to" in proc.stderr.readline()
-    time.sleep(1.0)  # the window opens
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite
+    watchdog.start()
+    # wait until the window is up and its event loop runs (Qt may print notices before)
+    assert any("showing" in line for line in iter(proc.stderr.readline, ""))
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
+    watchdog.cancel()
     assert proc.returncode == 0, err
     assert "Traceback" not in err

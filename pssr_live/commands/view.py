@@ -72,11 +72,17 @@ def main(args: argparse.Namespace) -> int:
         )
     from pssr_live.viewer import show
 
-    print(
-        f"pssr-live view: subscribing to {args.address}; close the window or press Ctrl-C to stop",
-        file=sys.stderr,
+    shown = show(
+        args.address,
+        screenshot=args.screenshot,
+        exit_after=args.exit_after,
+        curve=curve,
+        on_ready=lambda: print(
+            f"pssr-live view: showing {args.address}; close the window or press Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        ),
     )
-    shown = show(args.address, screenshot=args.screenshot, exit_after=args.exit_after, curve=curve)
     if args.exit_after is not None and shown < args.exit_after:
         return 1
     return 0

@@ -3,9 +3,11 @@
 Deep unfolding of GAP (design 7: "a few GAP steps in front of a small U-Net learned
 at once"): the estimate starts as ``y / Phi`` in every frame, goes through
 ``gap_iters`` classical GAP-TV iterations (:mod:`.gaptv`, the same code as the
-classical decoder), then each of ``stages`` stages projects it onto the measurements
-and adds a U-Net's correction, fed with the estimate and the masks. The network thus
-starts from GAP-TV's answer and learns what TV gets wrong (motion, fine tubules).
+classical decoder), then each of ``stages`` stages adds a U-Net's correction, fed
+with the estimate and the masks; stages after the first first project the estimate
+onto the measurements (a GAP step). The network thus starts from GAP-TV's answer and
+learns what TV gets wrong (motion, fine tubules); a projection right after TV would
+put the detector noise back before the first U-Net (it cost 4 dB early in training).
 The U-Net reuses :class:`~pssr_live.network.ResBlock` (no normalisation layers, so
 every engine computes the same numbers); it keeps only a stem at full resolution and
 does its work at 1/2 and 1/4.
@@ -120,8 +122,8 @@ class TCSNet(nn.Module):
             for m in self.modules():
                 if isinstance(m, ResBlock):
                     m.conv2.weight.mul_(RES_INIT_GAIN)
-            for stage in self.stages:  # each stage starts as a small correction
-                stage.out.weight.mul_(0.1)
+            for stage in self.stages:  # each stage starts as no correction at all: with
+                stage.out.weight.zero_()  # random ones, the ReLUs died undoing them
 
     def forward(self, packed: torch.Tensor) -> torch.Tensor:
         b = self.config.ratio
@@ -137,8 +139,9 @@ class TCSNet(nn.Module):
         m = packed[:, 1:]
         phi = torch.clamp(m.sum(dim=1, keepdim=True), min=1.0)
         x = gap_tv_steps(y, m, c.gap_iters, c.tv_weight, c.tv_iters)
-        for stage in self.stages:
-            x = x + m * ((y - (m * x).sum(dim=1, keepdim=True)) / phi)
+        for i, stage in enumerate(self.stages):
+            if i:  # not before the first: it would put back the noise TV just took out
+                x = x + m * ((y - (m * x).sum(dim=1, keepdim=True)) / phi)
             x = x + stage(torch.cat([x, m], dim=1))
         return x
 
