@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,11 @@ from typing import Any
 import numpy as np
 from pssr_live.drivers.source import Frame, FrameSink, SourceError, SourceThread, check_frame
 from pymmcore_plus.experimental.unicore import UniMMCore
+
+#: Seconds of frames in the simulated camera's sequence buffer (at least 64 MiB). UniMMCore's
+#: default pool, 1 GiB, is committed page by page as frames first fill it: in a 10-minute
+#: soak the process grew by 450 MiB for nothing (docs/reliability.md).
+SIM_BUFFER_S = 4.0
 
 
 class CoreSource:
@@ -55,6 +61,8 @@ class CoreSource:
         if peak_photons is not None:
             kwargs["peak_photons"] = peak_photons
         camera = load_simulated_confocal(core, **kwargs)
+        frame_mib = lr_shape[0] * lr_shape[1] * 2 / 2**20  # uint16
+        core.setCircularBufferMemoryFootprint(max(64, math.ceil(SIM_BUFFER_S * fps * frame_mib)))
         source = cls(core, "sim", timeout_s=timeout_s)
         source.camera = camera
         return source

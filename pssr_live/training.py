@@ -55,6 +55,7 @@ class TrainConfig:
     workers: int = 1
     threads: int | None = None
     resume: bool = False
+    init: Path | None = None  # start from this model's weights (fine-tuning)
     command: str = ""
 
 
@@ -131,6 +132,14 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.3
     )
+    if cfg.init is not None:
+        init_net, init_info = load_model(cfg.init)
+        if init_info.net != net_cfg:
+            raise UserError(
+                f"--init {cfg.init}: its network {init_info.net} differs from this run's "
+                f"{net_cfg}; match --width/--depth/--window/--single-frame"
+            )
+        net.load_state_dict(init_net.state_dict())
     src, val, data_desc = _data(cfg, frames)
     start, best, best_step, elapsed = 0, -math.inf, -1, 0.0
     ck_model, ck_state = checkpoint_paths(cfg.output)
@@ -151,6 +160,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
             for k in ("steps", "batch", "patch", "lr", "weight_decay", "loss", "seed")
         }
         recipe |= {"optimizer": "AdamW", "schedule": "one-cycle (pct_start 0.3)", "clip": 1.0}
+        if cfg.init is not None:
+            recipe["init"] = {"model": cfg.init.name, "sha256": model_hash(cfg.init)}
         return ModelInfo(
             kind="pssr-sf" if frames == 1 else "pssr-mf",
             net=net_cfg,

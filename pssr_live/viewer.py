@@ -364,7 +364,13 @@ def show(
         window.readout_timer.stop()
         window.close()
         receiver.close()
-    return window.displayed
+        # Destroy the window now, with its pending paint events: left to interpreter
+        # teardown, Qt may flush a window whose native handle is gone and crash.
+        displayed = window.displayed
+        window.deleteLater()
+        QtCore.QCoreApplication.sendPostedEvents(None, 0)
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    return displayed
 
 
 def run_beside_viewer(

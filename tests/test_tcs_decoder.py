@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from pssr_live.engines.base import create_engine
 
 from pssr_live.cli import main as cli
+from pssr_live.engines.base import create_engine
 from pssr_live.modelfile import ModelError, load_model, load_network
 from pssr_live.tcs.codec import masks_from_seed
 from pssr_live.tcs.decode import gap_tv_decoder, net_decoder, normalize_snapshot

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from pssr_live.drivers.source import Frame
 
+from pssr_live.drivers.source import Frame
 from pssr_live.tcs.codec import encode, masks_from_seed
 from pssr_live.tcs.live import SnapshotReceiver, SnapshotStreamer
 from pssr_live.wire import Publisher, Subscriber

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import tifffile
+import torch
 
 from pssr_live.commands.arguments import positive_float, positive_int
 from pssr_live.engines.base import create_engine, engine_names
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", default="auto", help=f"auto | {' | '.join(engine_names())} (default auto)"
     )
+    parser.add_argument(
+        "--threads", type=positive_int, help="CPU threads for the decoders (default: all cores)"
+    )
     parser.add_argument("--masks", type=Path, help="the mask file, if the snapshots used one")
     parser.add_argument(
         "--iters", type=positive_int, default=DEFAULT_ITERS, help="GAP-TV iterations"
@@ -44,11 +48,13 @@ def make_decoder(args: argparse.Namespace, ratio: int, shape: tuple[int, int]):
         return gap_tv_decoder(args.iters, args.tv_weight), f"GAP-TV ({args.iters} iterations)"
     model = args.model or bundled_tcs_path(ratio)
     _, info = load_tcs_model(model, ratio=ratio)  # one-line error on a wrong B or a bad file
-    engine = create_engine(args.engine, str(model), shape=shape)
+    engine = create_engine(args.engine, str(model), shape=shape, threads=args.threads)
     return net_decoder(engine, ratio, info.norm), f"network on {engine.describe()}"
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     snaps, meta = read_snapshots(args.snapshots)
     masks = resolve_masks(meta, args.masks)
     decoder, label = make_decoder(args, meta.ratio, meta.frame_shape)

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from pssr_live.commands.arguments import positive_float, positive_int
 from pssr_live.datasets import read_movie
@@ -40,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", default="auto", help=f"auto | {' | '.join(engine_names())} (default auto)"
     )
+    parser.add_argument(
+        "--threads", type=positive_int, help="CPU threads for the decoders (default: all cores)"
+    )
     parser.add_argument("--gap-iters", type=positive_int, default=DEFAULT_ITERS)
     parser.add_argument("--tv-weight", type=positive_float, default=DEFAULT_TV_WEIGHT)
     parser.add_argument(
@@ -61,7 +65,9 @@ def network(args: argparse.Namespace, ratio: int, shape: tuple[int, int]) -> Dec
     if not path.exists():
         return None
     _, info = load_tcs_model(path, ratio=ratio)
-    return net_decoder(create_engine(args.engine, str(path), shape=shape), ratio, info.norm)
+    return net_decoder(
+        create_engine(args.engine, str(path), shape=shape, threads=args.threads), ratio, info.norm
+    )
 
 
 def table(results: list[Result]) -> str:
@@ -99,6 +105,8 @@ def plot(results: list[Result], prefix: Path) -> list[Path]:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     iters, weight = args.gap_iters, args.tv_weight
     if args.tune:
         iters, weight, best = tune_gap_tv()

@@ -52,6 +52,7 @@ def command_line(args: argparse.Namespace) -> str:
     argv = ["pssr-live", "train", "-o", str(args.output), "--window", args.window]
     argv += ["--single-frame"] if args.single_frame else []
     argv += ["--hr", *map(str, args.hr), "--crappifier", args.crappifier] if args.hr else []
+    argv += ["--init", str(args.init)] if args.init else []
     for name in ("steps", "batch", "patch", "width", "depth", "lr", "loss", "seed", "val_every"):
         argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return shlex.join(argv)
@@ -76,6 +77,7 @@ def main(args: argparse.Namespace) -> int:
         workers=max(args.workers, 0),
         threads=args.threads,
         resume=args.resume,
+        init=args.init,
         command=command_line(args),
     )
     result = train(cfg)

@@ -128,8 +128,9 @@ def evaluate_method(name: str, decoder: Decoder | None, cases: list[Case], ratio
             times.append(time.perf_counter() - t0)
             for k in range(ratio):
                 s = score(out[k], ref[k])
-                psnrs.append(s.psnr)
-                ssims.append(s.ssim)
+                if np.isfinite(s.psnr):  # an empty reference frame scores inf for all
+                    psnrs.append(s.psnr)
+                    ssims.append(s.ssim)
     extra = {"bytes_vs_snapshot": float(np.mean(jpeg_bytes))} if jpeg_bytes else {}
     return Result(
         name,

@@ -5,8 +5,9 @@ time reversal) from a pool of movies, a detector drawn from wide ranges (shot + 
 noise at 20-200 photons peak, 10 % noise-free), fresh Bernoulli(0.5) masks, the coded
 snapshot, and the per-snapshot normalisation of :mod:`pssr_live.tcs.decode` applied to
 the snapshot and to the clean target alike. Loss: MSE on the normalised frames (what
-PSNR measures); Adam with a cosine learning rate over the time budget. The model file is written every
-few minutes (and at the end), so a stopped run still leaves a usable decoder.
+PSNR measures); Adam with a cosine learning rate over the time budget. The model file
+is written every few minutes (and at the end), so a stopped run still leaves a usable
+decoder.
 """
 
 from __future__ import annotations
