@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pssr_live.drivers.source import Frame, FrameSink, SourceError, SourceThread, check_frame
 from pymmcore_plus.experimental.unicore import UniMMCore
+
+from pssr_live.drivers.source import Frame, FrameSink, SourceError, SourceThread, check_frame
 
 #: Seconds of frames in the simulated camera's sequence buffer (at least 64 MiB). UniMMCore's
 #: default pool, 1 GiB, is committed page by page as frames first fill it: in a 10-minute

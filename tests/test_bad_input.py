@@ -13,11 +13,11 @@ import tifffile
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pssr_live.drivers.replay import FileSource, open_movie
-from pssr_live.drivers.source import Frame, FrameSink, SourceError, check_frame
 
 from pssr_live.cli import COMMANDS, main
 from pssr_live.datasets import read_movie
+from pssr_live.drivers.replay import FileSource, open_movie
+from pssr_live.drivers.source import Frame, FrameSink, SourceError, check_frame
 from pssr_live.errors import UserError
 from pssr_live.modelfile import bundled_model_path, read_info
 from pssr_live.pipeline import Pipeline, RunSettings

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+
 from pssr_live.drivers.replay import FileSource
 from pssr_live.engines.base import EngineError
-
 from pssr_live.modelfile import bundled_model_path, read_info
 from pssr_live.pipeline import Pipeline, RunSettings, Summary
 from pssr_live.recorder import read_frame_tags

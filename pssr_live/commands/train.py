@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=positive_int, help="torch CPU threads")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT's checkpoint")
+    parser.add_argument(
+        "--init", type=Path, metavar="MODEL", help="start from this model (fine-tuning)"
+    )
 
 
 def command_line(args: argparse.Namespace) -> str:
