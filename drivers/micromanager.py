@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from pymmcore_plus.experimental.unicore import UniMMCore
 
-from pssr_live.drivers.source import Frame, FrameSink, SourceError, SourceThread, check_frame
+from pssr_live.drivers.source import Frame, FrameSink, SourceError, ThreadedSource, check_frame
 
 #: Seconds of frames in the simulated camera's sequence buffer (at least 64 MiB). UniMMCore's
 #: default pool, 1 GiB, is committed page by page as frames first fill it: in a 10-minute
@@ -18,7 +18,7 @@ from pssr_live.drivers.source import Frame, FrameSink, SourceError, SourceThread
 SIM_BUFFER_S = 4.0
 
 
-class CoreSource:
+class CoreSource(ThreadedSource):
     """Runs a sequence acquisition on a core and polls it on a thread of its own.
 
     Micro-Manager's live mode has no per-frame signal, so the thread pops images as
@@ -27,6 +27,7 @@ class CoreSource:
     """
 
     def __init__(self, core: UniMMCore, name: str, *, timeout_s: float = 5.0) -> None:
+        super().__init__()
         self.core = core
         self.name = name
         self.timeout_s = timeout_s
@@ -39,8 +40,6 @@ class CoreSource:
                 "16-bit grey frames: set the camera's PixelType"
             )
         self.dtype = np.dtype(np.uint8 if bits == 1 else np.uint16)
-        self._thread = SourceThread(f"source-{name}")
-        self.delivered = 0
 
     # -- constructors for the three kinds of core ----------------------------------------
 
@@ -143,19 +142,12 @@ class CoreSource:
                 sink(Frame(self.delivered, t_acquired, image, int(key) if key else None))
                 self.delivered += 1
 
-        self._thread.start(loop)
+        self._run_thread(loop)
 
     def stop(self) -> None:
-        self._thread.stop()
+        super().stop()
         if self.core.isSequenceRunning():
             self.core.stopSequenceAcquisition()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._thread.wait(timeout)
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._thread.error
 
     def ground_truth(self, frame: Frame) -> np.ndarray | None:
         """The simulator's HR ground truth for a frame, when the source is simulated."""

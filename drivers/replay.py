@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from pssr_live.drivers.source import SUPPORTED_DTYPES, Frame, FrameSink, SourceError, SourceThread
+
+from pssr_live.drivers.source import SUPPORTED_DTYPES, Frame, FrameSink, SourceError, ThreadedSource
 
 
 def open_movie(path: Path) -> np.ndarray:
@@ -39,10 +40,11 @@ def open_movie(path: Path) -> np.ndarray:
     return squeezed
 
 
-class FileSource:
+class FileSource(ThreadedSource):
     """Streams the frames of a TIFF at a fixed rate, one consecutive index per frame."""
 
     def __init__(self, path: Path, *, fps: float = 20.0, loop: bool = False) -> None:
+        super().__init__()
         self.movie = open_movie(path)
         if self.movie.dtype not in SUPPORTED_DTYPES:
             raise SourceError(
@@ -54,8 +56,6 @@ class FileSource:
         self.dtype = self.movie.dtype
         self.fps = fps
         self.loop = loop
-        self.delivered = 0
-        self._thread = SourceThread("source-file")
 
     def start(self, sink: FrameSink, n_frames: int | None = None) -> None:
         total = len(self.movie)
@@ -76,22 +76,8 @@ class FileSource:
                 sink(Frame(self.delivered, time.time(), data))
                 self.delivered += 1
 
-        self._thread.start(loop)
-
-    def stop(self) -> None:
-        self._thread.stop()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self._thread.wait(timeout)
-
-    @property
-    def error(self) -> BaseException | None:
-        return self._thread.error
-
-    def ground_truth(self, frame: Frame) -> np.ndarray | None:
-        """Recorded movies carry no ground truth."""
-        return None
+        self._run_thread(loop)
 
     def close(self) -> None:
-        self.stop()
+        super().close()
         self.movie = np.empty((0, *self.shape), self.dtype)

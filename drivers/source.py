@@ -48,9 +48,7 @@ class FrameSource(Protocol):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source has finished (n_frames delivered or stopped)."""
 
-    @property
-    def error(self) -> BaseException | None:
-        """The error that ended delivery early, if any."""
+    error: BaseException | None  # the error that ended delivery early, if any
 
     def ground_truth(self, frame: Frame) -> np.ndarray | None:
         """The HR ground truth of a frame (simulated sources), else None."""
@@ -59,21 +57,24 @@ class FrameSource(Protocol):
         """Release the hardware or file."""
 
 
-class SourceThread:
-    """Runs a source's delivery loop on a daemon thread and remembers how it ended."""
+class ThreadedSource:
+    """Base of the sources here: frames are delivered from a daemon thread of the source's
+    own, and stop, wait, error and close behave the same for every kind of source."""
 
-    def __init__(self, name: str) -> None:
-        self._name = name
+    name: str
+    shape: tuple[int, int]
+    dtype: np.dtype
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.error: BaseException | None = None
         self._stop = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
+    def _run_thread(self, loop: Callable[[threading.Event], None]) -> None:
+        """Run `loop(stop_event)` on the delivery thread; an exception ends it into .error."""
 
-    def start(self, loop: Callable[[threading.Event], None]) -> None:
         def run() -> None:
             try:
                 loop(self._stop)
@@ -82,16 +83,26 @@ class SourceThread:
             finally:
                 self._done.set()
 
-        self._thread = threading.Thread(target=run, name=self._name, daemon=True)
+        self._thread = threading.Thread(target=run, name=f"source-{self.name}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop delivering; idempotent."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Block until delivery has ended (all frames delivered, stopped, or failed)."""
         return self._done.wait(timeout)
+
+    def ground_truth(self, frame: Frame) -> np.ndarray | None:
+        """The HR ground truth of a frame; only the simulator has one."""
+        return None
+
+    def close(self) -> None:
+        """Release the hardware or file."""
+        self.stop()
 
 
 def check_frame(data: np.ndarray, shape: tuple[int, int], dtype: np.dtype) -> None:

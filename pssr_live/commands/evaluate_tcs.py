@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tune",
         action="store_true",
-        help="first tune GAP-TV on the validation movies (B = 10, 128 x 128)",
+        help="first tune GAP-TV on the validation movies (B = 10, --size)",
     )
     parser.add_argument("--json", type=Path, help="write the results as JSON")
     parser.add_argument("--png", type=Path, help="plots: PATH-quality.png and PATH-time.png")
@@ -109,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     iters, weight = args.gap_iters, args.tv_weight
     if args.tune:
-        iters, weight, best = tune_gap_tv()
+        iters, weight, best = tune_gap_tv(args.size)
         print(f"tuned GAP-TV: {iters} iterations, TV weight {weight:g} ({best:.2f} dB validation)")
     if args.movie:
         movie = read_movie(args.movie)

@@ -18,7 +18,7 @@ from pssr_live.commands.view import (
 )
 from pssr_live.curve import client_keys, server_keys
 from pssr_live.drivers.source import open_source
-from pssr_live.engines.base import create_engine, engine_names
+from pssr_live.engines.base import create_engine, engine_class, engine_names
 from pssr_live.errors import UserError
 from pssr_live.modelfile import bundled_model_path, load_model, model_hash
 from pssr_live.pipeline import Pipeline, RunSettings
@@ -121,7 +121,8 @@ def main(args: argparse.Namespace) -> int:
         publish_tcs=args.publish_tcs,
     )
     curve = server_keys(args.curve_keys) if args.curve_keys else None
-    engine = create_engine(args.engine, str(model_path))
+    if args.engine != "auto":
+        engine_class(args.engine)  # an unknown name fails before the camera starts
     publisher = Publisher(args.publish, allow_remote=args.allow_remote, curve=curve)
     with ExitStack() as on_error:  # until the pipeline owns them, close what is open
         on_error.callback(publisher.close)
@@ -134,6 +135,7 @@ def main(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
         )
         on_error.callback(source.close)
+        engine = create_engine(args.engine, str(model_path), shape=source.shape)
         # the torch CPU reference is always installed: the engine to fall back on mid-run
         fallback = (
             None if engine.name == "torch" else partial(create_engine, "torch", str(model_path))
@@ -150,6 +152,8 @@ def main(args: argparse.Namespace) -> int:
         + (f"; recording to {settings.record}" if settings.record else ""),
         file=sys.stderr,
     )
+    if engine.reason:
+        print(f"pssr-live: engine: {engine.reason}", file=sys.stderr)
     engine.warmup(source.shape)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -144,16 +144,18 @@ def evaluate_method(name: str, decoder: Decoder | None, cases: list[Case], ratio
 
 
 def tune_gap_tv(
+    size: int,
     ratio: int = 10,
-    weights: tuple[float, ...] = (0.01, 0.02, 0.05, 0.08, 0.12, 0.2),
-    checkpoints: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40),
+    weights: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.3),
+    checkpoints: tuple[int, ...] = (1, 2, 3, 5, 10, 20),
     log: Callable[[str], None] = print,
 ) -> tuple[int, float, float]:
     """(iterations, TV weight, PSNR) best on the validation movies (not the test set).
 
-    The validation set: :data:`VALIDATION_MOVIES`, 60 frames of 128 x 128 each.
+    The validation set: :data:`VALIDATION_MOVIES`, 60 frames of ``size`` x ``size``
+    (the test frames' size: the best settings depend on it).
     """
-    cases = simulated_cases(128, 60, movies=VALIDATION_MOVIES)
+    cases = simulated_cases(size, 60, movies=VALIDATION_MOVIES)
     best = (0, 0.0, -math.inf)
     for w in weights:
         per_iter: dict[int, list[float]] = {c: [] for c in checkpoints}

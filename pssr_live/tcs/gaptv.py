@@ -24,10 +24,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-#: Tuned on the validation movies (`pssr-live evaluate-tcs --tune`, docs/tcs.md): with
-#: shot and read noise, PSNR peaks after 2 iterations and falls slowly after.
-DEFAULT_ITERS = 2
-DEFAULT_TV_WEIGHT = 0.05
+#: Tuned on the validation movies at 256 x 256 (`pssr-live evaluate-tcs --tune`,
+#: docs/tcs.md): with shot and read noise, PSNR peaks after 3-5 iterations and falls
+#: slowly after, as the projections bring the noise back.
+DEFAULT_ITERS = 3
+DEFAULT_TV_WEIGHT = 0.2
 DEFAULT_TV_ITERS = 5
 
 
