@@ -191,7 +191,8 @@ def _open(
     tensors, doc = read_model_file(path, with_weights=with_weights)
     if doc.get("kind") not in NET_KINDS:
         raise ModelError(
-            f"{path}: model kind is {doc.get('kind')!r}, not a restoration model {NET_KINDS}"
+            f"{path}: unknown model kind {doc.get('kind')!r} for a restoration model "
+            f"(one of {NET_KINDS})"
         )
     try:
         info = ModelInfo.from_dict(doc)

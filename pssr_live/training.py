@@ -26,7 +26,7 @@ from pssr_live.crappify import make_crappifier
 from pssr_live.datasets import MoviePairs, PairStream, SimulatedPairs, read_movie
 from pssr_live.errors import UserError
 from pssr_live.metrics import score
-from pssr_live.modelfile import ModelInfo, load_model, model_hash, save_model
+from pssr_live.modelfile import ModelInfo, load_model, model_hash, read_info, save_model
 from pssr_live.network import NetConfig, PSSRNet
 from pssr_live.normalization import NormSettings
 
@@ -161,7 +161,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> TrainResult:
         }
         recipe |= {"optimizer": "AdamW", "schedule": "one-cycle (pct_start 0.3)", "clip": 1.0}
         if cfg.init is not None:
-            recipe["init"] = {"model": cfg.init.name, "sha256": model_hash(cfg.init)}
+            recipe["init"] = {
+                "model": cfg.init.name,
+                "sha256": model_hash(cfg.init),
+                "training": read_info(cfg.init).training,  # the earlier stage(s)
+            }
         return ModelInfo(
             kind="pssr-sf" if frames == 1 else "pssr-mf",
             net=net_cfg,

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,6 +22,9 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from pssr_live.curve import CurveKeys
 from pssr_live.viewstream import LatestReceiver, StreamStats, Update, rate
+
+if TYPE_CHECKING:  # the TCS decoder (torch, engines) loads only for `view --tcs`
+    from pssr_live.tcs.live import DecodedSnapshot, SnapshotReceiver
 
 T = TypeVar("T")
 PROFILE_PENS = {"raw": pg.mkPen("#e69f00", width=2), "restored": pg.mkPen("#56b4e9", width=2)}
@@ -110,9 +113,12 @@ class ViewerWindow(QtWidgets.QWidget):
         *,
         no_data_after_s: float = 2.0,
         on_frames: Callable[[int], None] | None = None,
+        tcs: SnapshotReceiver | None = None,
     ) -> None:
         super().__init__()
         self.receiver = receiver
+        self.tcs = tcs
+        self.tcs_shown: DecodedSnapshot | None = None
         self.no_data_after_s = no_data_after_s
         self.on_frames = on_frames
         self.displayed = 0
@@ -137,6 +143,10 @@ class ViewerWindow(QtWidgets.QWidget):
         self.restored = ImagePanel(layout, "restored", 0, 2)
         self.restored.view.setXLink(self.raw.view)
         self.restored.view.setYLink(self.raw.view)
+        self.tcs_panel = ImagePanel(layout, "TCS decoded", 0, 4) if tcs is not None else None
+        if self.tcs_panel is not None:
+            self.tcs_panel.view.setXLink(self.raw.view)
+            self.tcs_panel.view.setYLink(self.raw.view)
         for panel in (self.raw, self.restored):
             panel.hist.sigLevelChangeFinished.connect(self._levels_changed_by_hand)
 
@@ -184,6 +194,22 @@ class ViewerWindow(QtWidgets.QWidget):
         update = self.receiver.take()
         if update is not None:
             self.show_update(update)
+        if self.tcs is not None and (decoded := self.tcs.take()) is not None:
+            self.show_tcs(decoded)
+
+    def show_tcs(self, decoded: DecodedSnapshot) -> None:
+        """Draw the newest frame of a decoded snapshot, at the raw panel's scale."""
+        assert self.tcs_panel is not None
+        frame = decoded.frames[-1]
+        levels = percentile_levels(frame) if self.auto_levels.isChecked() else None
+        self.tcs_panel.show(frame, self.raw.scale, levels)
+        h = decoded.header
+        first, last = h["frames"]
+        self.tcs_panel.title.setText(
+            f"TCS decoded frame {last} (snapshot {first}-{last}, B = {h['ratio']}, "
+            f"{decoded.decoder})"
+        )
+        self.tcs_shown = decoded
 
     def show_update(self, update: Update) -> None:
         restored = update.restored.image
@@ -244,8 +270,9 @@ class ViewerWindow(QtWidgets.QWidget):
     def refresh_readouts(self) -> None:
         self._setting_levels = True
         try:
-            for panel in (self.raw, self.restored):
-                panel.sync_histogram()
+            for panel in (self.raw, self.restored, self.tcs_panel):
+                if panel is not None:
+                    panel.sync_histogram()
         finally:
             self._setting_levels = False
         if self.shown is not None:
@@ -273,7 +300,19 @@ class ViewerWindow(QtWidgets.QWidget):
                 curve.setData(frames, [h[name] for h in stats.quality_history])
         else:
             lines.append("quality: no ground truth in this stream (simulated source only)")
+        if self.tcs is not None:
+            lines.append(self._tcs_text())
         self.readouts.setText("\n".join(lines))
+
+    def _tcs_text(self) -> str:
+        d = self.tcs_shown
+        if d is None:
+            return "TCS: waiting for coded snapshots (start the run with --publish-tcs B)"
+        return (
+            f"TCS: B = {d.header['ratio']}, {d.bytes_sent / 1e3:.1f} kB per snapshot instead of "
+            f"{d.bytes_raw / 1e3:.1f} kB of raw frames: bandwidth saved {d.saved:.0%} | "
+            f"decoded by {d.decoder} in {d.decode_ms:.0f} ms"
+        )
 
     def _update_titles(self, update: Update) -> None:
         """Which raw frame and which restoration are on screen (they depict the same frame)."""
@@ -317,6 +356,7 @@ def show(
     stop: threading.Event | None = None,
     curve: CurveKeys | None = None,
     on_ready: Callable[[], None] | None = None,
+    tcs: bool = False,
 ) -> int:
     """Run the viewer on this (the main) thread until the window closes or `stop` is set.
 
@@ -327,6 +367,11 @@ def show(
     """
     app = pg.mkQApp("pssr-live")
     receiver = LatestReceiver(address, curve=curve)
+    tcs_receiver = None
+    if tcs:
+        from pssr_live.tcs.live import SnapshotReceiver
+
+        tcs_receiver = SnapshotReceiver(address, curve=curve)
     window: ViewerWindow
     saved = False
 
@@ -342,7 +387,9 @@ def show(
         if exit_after is not None and n >= exit_after:
             finish()
 
-    window = ViewerWindow(receiver, no_data_after_s=no_data_after_s, on_frames=frames_shown)
+    window = ViewerWindow(
+        receiver, no_data_after_s=no_data_after_s, on_frames=frames_shown, tcs=tcs_receiver
+    )
     window.closed.connect(app.quit)
     # Qt's loop blocks Python's signal handling: wake Python regularly, quit on SIGINT / stop.
     watchdog = QtCore.QTimer()
@@ -364,6 +411,8 @@ def show(
         window.readout_timer.stop()
         window.close()
         receiver.close()
+        if tcs_receiver is not None:
+            tcs_receiver.close()
         # Destroy the window now, with its pending paint events: left to interpreter
         # teardown, Qt may flush a window whose native handle is gone and crash.
         displayed = window.displayed

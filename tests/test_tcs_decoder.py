@@ -32,7 +32,7 @@ def test_model_file_round_trip_and_kind_checks(tiny_model) -> None:
     assert isinstance(load_network(tiny_model)[0], TCSNet)
     with pytest.raises(ModelError, match="B = 4, the snapshots have B = 10"):
         load_tcs_model(tiny_model, ratio=10)
-    with pytest.raises(ModelError, match="not a restoration model"):
+    with pytest.raises(ModelError, match="unknown model kind 'tcs' for a restoration model"):
         load_model(tiny_model)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import tifffile
 import torch
 from safetensors.torch import load_file
 
 import pssr_live.training as training
 from pssr_live.cli import main
+from pssr_live.errors import UserError
 from pssr_live.modelfile import load_model
 from pssr_live.training import TrainConfig, checkpoint_paths, train
 
@@ -77,3 +80,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys) -> None:
     assert err.count("\n") == 0 and "no checkpoint" in err
     assert main(["train", "-o", str(out), "--patch", "18", "--steps", "2"]) == 1
     assert "multiple of 4" in capsys.readouterr().err
+
+
+def test_init_from_model_and_user_movies(tmp_path) -> None:
+    first = train(_cfg(tmp_path / "a", steps=2), progress=False)
+    movie = np.zeros((4, 96, 96), np.uint16)
+    movie[:, 30:70, 40:48] = 3000
+    tifffile.imwrite(tmp_path / "hr.tif", movie, photometric="minisblack")
+    cfg = _cfg(tmp_path / "b", steps=2, init=first.path, hr=[tmp_path / "hr.tif"])
+    _, info = load_model(train(replace(cfg, crappifier="paper"), progress=False).path)
+    assert info.training["recipe"]["init"]["training"]["recipe"]["steps"] == 2
+    assert info.training["data"]["files"][0]["name"] == "hr.tif"
+    with pytest.raises(UserError, match="differs"):
+        train(_cfg(tmp_path / "c", steps=2, init=first.path, width=8), progress=False)

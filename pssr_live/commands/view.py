@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="client keys for a publisher started with `run --curve-keys` (`pssr-live keys`)",
     )
+    parser.add_argument(
+        "--tcs",
+        action="store_true",
+        help="also decode and show the coded snapshots (`run --publish-tcs B`)",
+    )
 
 
 def display_available() -> bool:
@@ -77,6 +82,7 @@ def main(args: argparse.Namespace) -> int:
         screenshot=args.screenshot,
         exit_after=args.exit_after,
         curve=curve,
+        tcs=args.tcs,
         on_ready=lambda: print(
             f"pssr-live view: showing {args.address}; close the window or press Ctrl-C to stop",
             file=sys.stderr,

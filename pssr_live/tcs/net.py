@@ -15,8 +15,8 @@ does its work at 1/2 and 1/4.
 The engine contract (``run(batch)`` on one (N, C, H, W) array) is kept by packing the
 inputs: channel 0 is the normalised snapshot, channels 1..B the masks (0/1); the
 output is (N, B, H, W), the normalised frames (see :mod:`pssr_live.tcs.decode`).
-Ops: Conv, ConvTranspose, Relu, Add, Mul, Div, Sub, ReduceSum, Max, Concat, Slice,
-Expand: ONNX opset 17, TensorRT.
+Ops: Conv, ConvTranspose, Relu, Add, Sub, Mul, Div, Sqrt, ReduceSum, Max, Concat,
+Slice, Expand: ONNX opset 17, TensorRT.
 """
 
 from __future__ import annotations
