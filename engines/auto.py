@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
 from pssr_live.engines.base import Engine, EngineError, engine_class, engine_names
 from pssr_live.engines.cache import cache_dir, write_atomic
-
 from pssr_live.modelfile import model_hash
 
 #: Timed windows per engine after one warm-up window, within the time budget (>= 2).

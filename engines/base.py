@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
-from pssr_live.engines.tiling import DEFAULT_OVERLAP, restore_tiled
 
+from pssr_live.engines.tiling import DEFAULT_OVERLAP, restore_tiled
 from pssr_live.errors import UserError
 
 if TYPE_CHECKING:

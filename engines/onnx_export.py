@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from pssr_live.engines.cache import cache_dir, write_atomic
 
+from pssr_live.engines.cache import cache_dir, write_atomic
 from pssr_live.modelfile import ModelError, ModelInfo, info_from_dict, load_network, model_hash
 
 OPSET = 17

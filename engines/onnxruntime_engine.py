@@ -4,6 +4,7 @@ optimisations on, a configurable number of threads."""
 from __future__ import annotations
 
 import numpy as np
+
 from pssr_live.engines.base import Engine, EngineError, register
 from pssr_live.engines.onnx_export import INPUT, OUTPUT, onnx_for
 

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
 from pssr_live.engines.base import DEFAULT_SHAPE, Engine, EngineError, register
 from pssr_live.engines.cache import cache_dir, write_atomic
 from pssr_live.engines.onnx_export import INPUT, OUTPUT, OnnxModel, onnx_for

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pssr_live.engines.base import Engine, EngineError, register
 
+from pssr_live.engines.base import Engine, EngineError, register
 from pssr_live.modelfile import load_network
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

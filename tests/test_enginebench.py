@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 from engine_helpers import make_model
-from pssr_live.engines.base import create_engine
 
 from pssr_live import enginebench
+from pssr_live.engines.base import create_engine
 from pssr_live.modelfile import read_info
 from pssr_live.network import count_flops
 

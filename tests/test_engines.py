@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from engine_helpers import TOLERANCE, make_model, random_window, rel_l2
+
 from pssr_live.engines.base import (
     ATTENTION_MAX_TILE,
     EngineError,
@@ -24,7 +25,6 @@ from pssr_live.engines.base import (
 )
 from pssr_live.engines.onnx_export import export_onnx
 from pssr_live.engines.torch_engine import TorchEngine
-
 from pssr_live.modelfile import bundled_model_path, model_hash
 
 SHAPES = [(128, 128), (100, 132)]  # a live frame size, and one that needs padding

@@ -9,6 +9,8 @@ import numpy as np
 import onnx
 import pytest
 from engine_helpers import make_model
+
+from pssr_live.cli import main
 from pssr_live.engines.onnx_export import (
     INPUT,
     OPSET,
@@ -18,8 +20,6 @@ from pssr_live.engines.onnx_export import (
     onnx_for,
     read_onnx,
 )
-
-from pssr_live.cli import main
 from pssr_live.modelfile import ModelError, bundled_model_path, model_hash, read_info
 
 #: Operators TensorRT's ONNX parser supports (onnx-tensorrt docs/operators.md, TensorRT

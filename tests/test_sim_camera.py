@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from pssr_live.drivers.sim_camera import SimulatedConfocal, load_simulated_confocal
 from pymmcore_plus.experimental.unicore import UniMMCore
+
+from pssr_live.drivers.sim_camera import SimulatedConfocal, load_simulated_confocal
 
 LABEL = "SimConfocal"
 

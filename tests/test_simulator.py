@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy.ndimage import distance_transform_edt, gaussian_filter
+
 from pssr_live.drivers.confocal import ConfocalScanner, ScanRanges, ScanSettings, simulate_movie
 from pssr_live.drivers.scene import MitoScene, SceneSettings
-from scipy.ndimage import distance_transform_edt, gaussian_filter
 
 SMALL = (192, 192)  # HR shape used by most tests: ~9.6 um, fast
 

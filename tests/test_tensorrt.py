@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from engine_helpers import TOLERANCE, make_model, random_window, rel_l2
-from pssr_live.engines.base import EngineError, create_engine
-from pssr_live.engines.torch_engine import TorchEngine
 
 from pssr_live.cli import main
+from pssr_live.engines.base import EngineError, create_engine
+from pssr_live.engines.torch_engine import TorchEngine
 
 HAVE_TRT = all(importlib.util.find_spec(m) is not None for m in ("tensorrt", "pycuda"))
 needs_trt = pytest.mark.skipif(not HAVE_TRT, reason="needs TensorRT and pycuda (and a GPU)")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from engine_helpers import make_model, random_window
+
 from pssr_live.engines.base import Engine, create_engine
 from pssr_live.engines.tiling import edge_weights, restore_tiled, tile_starts
-
 from pssr_live.modelfile import read_info
 
 
