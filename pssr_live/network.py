@@ -31,12 +31,14 @@ hundred LR pixels, not on whole large frames.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from pssr_live.settingsdict import checked_keys
 
 #: Gain applied to the ICNR-initialised head conv; makes an untrained net output
 #: bicubic(reference frame) + a correction of ~1-3 % of the signal (a sensible start).
@@ -89,11 +91,7 @@ class NetConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NetConfig:
         """Inverse of :meth:`to_dict`; rejects unknown keys with a clear message."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"NetConfig: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**checked_keys(cls, d))
 
 
 def icnr_(weight: torch.Tensor, scale: int, gain: float = 1.0) -> torch.Tensor:

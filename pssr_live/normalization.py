@@ -15,10 +15,12 @@ spikes, divergence) and live. The clamp bounds what a network ever sees.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from pssr_live.settingsdict import checked_keys
 
 #: Above this many values the percentiles are taken on a strided subsample of the
 #: window (every k-th value, keeping at least this many). On real images this moves
@@ -59,11 +61,7 @@ class NormSettings:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> NormSettings:
         """Inverse of :meth:`to_dict`; rejects unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"NormSettings: unknown key(s) {unknown}; known: {sorted(known)}")
-        kw = dict(d)
+        kw = checked_keys(cls, d)
         if "clamp" in kw:
             clamp = kw["clamp"]
             if not isinstance(clamp, list | tuple) or len(clamp) != 2:

@@ -285,10 +285,10 @@ class Pipeline:
                 "kind": self.model_info.kind,
                 "window": self.model_info.window,
             },
-            "engine": {
-                "name": self.engine.name,
-                "device": self.engine.device,
-                "precision": self.engine.precision,
+            "engine": {  # the one running at the end: a fallback replaces a failed engine
+                "name": self.restorer.engine.name,
+                "device": self.restorer.engine.device,
+                "precision": self.restorer.engine.precision,
             },
             "counters": {
                 "acquired": summary.acquired,

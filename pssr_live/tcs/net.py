@@ -22,7 +22,7 @@ Slice, Expand: ONNX opset 17, TensorRT.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from pssr_live.modelfile import (
 )
 from pssr_live.network import RES_INIT_GAIN, ResBlock
 from pssr_live.normalization import NormSettings
+from pssr_live.settingsdict import checked_keys
 from pssr_live.tcs.gaptv import gap_tv_steps
 
 KIND = "tcs"
@@ -165,10 +166,7 @@ class TCSInfo:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TCSInfo:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown}")
+        checked_keys(cls, d)
         return cls(
             net=TCSConfig(**d["net"]),
             norm=NormSettings.from_dict(d["norm"]),
