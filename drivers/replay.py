@@ -7,37 +7,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
+from pssr_live.drivers.movie import read_movie
 from pssr_live.drivers.source import SUPPORTED_DTYPES, Frame, FrameSink, SourceError, ThreadedSource
-
-
-def open_movie(path: Path) -> np.ndarray:
-    """Memory-map (or read) a T x Y x X movie; a 2-D image becomes one frame.
-
-    Raises SourceError with what is wrong for missing, corrupt or wrongly shaped files.
-    """
-    if not path.is_file():
-        raise SourceError(f"movie {path} not found")
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            shape, axes = series.shape, series.axes
-        try:
-            movie = tifffile.memmap(path, mode="r")
-        except ValueError:  # compressed or not memory-mappable
-            movie = tifffile.imread(path)
-    except Exception as exc:
-        raise SourceError(f"cannot read {path} as TIFF ({exc}); is the file complete?") from exc
-    squeezed = np.squeeze(movie) if movie.ndim > 3 else movie
-    if squeezed.ndim == 2:
-        squeezed = squeezed[np.newaxis]
-    if squeezed.ndim != 3:
-        raise SourceError(
-            f"{path} has shape {shape} (axes {axes}); "
-            "expected a T x Y x X time-lapse of one channel"
-        )
-    return squeezed
 
 
 class FileSource(ThreadedSource):
@@ -45,7 +17,7 @@ class FileSource(ThreadedSource):
 
     def __init__(self, path: Path, *, fps: float = 20.0, loop: bool = False) -> None:
         super().__init__()
-        self.movie = open_movie(path)
+        self.movie = read_movie(path, mmap=True)
         if self.movie.dtype not in SUPPORTED_DTYPES:
             raise SourceError(
                 f"{path} holds {self.movie.dtype} pixels; replay takes uint8 or uint16 raw "

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pssr_live.crappify import make_crappifier
-from pssr_live.datasets import MoviePairs, PairStream, SimulatedPairs, read_movie
+from pssr_live.datasets import MoviePairs, PairStream, SimulatedPairs
+from pssr_live.drivers.movie import read_movie
 from pssr_live.errors import UserError
 from pssr_live.metrics import score
 from pssr_live.modelfile import ModelInfo, load_model, model_hash, read_info, save_model

@@ -221,6 +221,11 @@ class Subscriber:
         self._socket = self._ctx.socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, rcvhwm)
         self._socket.setsockopt(zmq.LINGER, 0)
+        # Retry a publisher that is not up yet every 10 ms (on loopback without backing
+        # off; remote hosts back off to 1 s), so a viewer started before `pssr-live run`
+        # sees the stream from its first frame.
+        self._socket.setsockopt(zmq.RECONNECT_IVL, 10)
+        self._socket.setsockopt(zmq.RECONNECT_IVL_MAX, 0 if is_loopback(address) else 1000)
         if curve is not None:
             secure_client(self._socket, curve)
         for topic in topics:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -15,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pssr_live.cli import COMMANDS, main
-from pssr_live.datasets import read_movie
-from pssr_live.drivers.replay import FileSource, open_movie
+from pssr_live.drivers.movie import MovieError, read_movie
+from pssr_live.drivers.replay import FileSource
 from pssr_live.drivers.source import Frame, FrameSink, SourceError, check_frame
-from pssr_live.errors import UserError
 from pssr_live.modelfile import bundled_model_path, read_info
 from pssr_live.pipeline import Pipeline, RunSettings
 from pssr_live.restorer import Restorer
@@ -97,7 +97,7 @@ def test_float_replay_with_non_finite_values_is_refused(tmp_path, capsys, addres
     tifffile.imwrite(tmp_path / "f.tif", movie)
     argv = ["run", f"--source=file:{tmp_path / 'f.tif'}", f"--publish={address}", "--engine=torch"]
     line = one_line_error(capsys, argv)
-    assert "float32 pixels" in line and "uint8 or uint16" in line
+    assert "NaN or inf" in line
 
 
 def test_offline_restore_refuses_non_finite_input(tmp_path, capsys):
@@ -151,8 +151,8 @@ def valid_tiff(tmp_path_factory) -> bytes:
 
 
 READERS = {
-    "open_movie (replay)": (open_movie, SourceError),
-    "read_movie (restore, train)": (read_movie, UserError),
+    "read_movie memory-mapped (replay)": (partial(read_movie, mmap=True), MovieError),
+    "read_movie (restore, train)": (read_movie, MovieError),
 }
 
 

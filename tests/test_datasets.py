@@ -8,16 +8,14 @@ import tifffile
 
 from pssr_live.crappify import PaperCrappifier
 from pssr_live.datasets import (
-    MovieError,
     MoviePairs,
     PairStream,
     SimulatedPairs,
-    check_movie,
     dihedral,
     make_pair,
-    read_movie,
     window_indices,
 )
+from pssr_live.drivers.movie import MovieError, check_movie, read_movie
 from pssr_live.normalization import NormSettings
 
 

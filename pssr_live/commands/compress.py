@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from pssr_live.commands.arguments import positive_int
-from pssr_live.datasets import read_movie
+from pssr_live.drivers.movie import read_movie
 from pssr_live.recorder import read_frame_tags
 from pssr_live.tcs.codec import TCSError, check_masks, masks_from_seed, read_mask_file
 from pssr_live.tcs.snapshot import SnapshotMeta, compress_movie, write_snapshots

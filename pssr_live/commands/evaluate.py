@@ -11,7 +11,7 @@ import numpy as np
 
 from pssr_live.commands.arguments import frame_size, positive_int
 from pssr_live.crappify import CRAPPIFIERS, make_crappifier
-from pssr_live.datasets import read_movie
+from pssr_live.drivers.movie import read_movie
 from pssr_live.engines.base import create_engine, engine_names
 from pssr_live.errors import UserError
 from pssr_live.evaluation import (

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from pssr_live.commands.arguments import positive_float, positive_int
-from pssr_live.datasets import read_movie
+from pssr_live.drivers.movie import read_movie
 from pssr_live.engines.base import create_engine, engine_names
 from pssr_live.tcs.decode import Decoder, net_decoder
 from pssr_live.tcs.evaluate import (

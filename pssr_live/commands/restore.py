@@ -20,7 +20,7 @@ import numpy as np
 import tifffile
 from tqdm import tqdm
 
-from pssr_live.datasets import read_movie
+from pssr_live.drivers.movie import read_movie
 from pssr_live.engines.base import create_engine, engine_names
 from pssr_live.errors import UserError
 from pssr_live.modelfile import bundled_model_path, model_hash, read_info

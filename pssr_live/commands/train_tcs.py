@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pssr_live.commands.arguments import positive_float, positive_int
-from pssr_live.datasets import read_movie
+from pssr_live.drivers.movie import read_movie
 from pssr_live.tcs.codec import TCSError
 from pssr_live.tcs.train import TrainSettings, train
 
