@@ -28,6 +28,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -35,6 +36,9 @@ from onnx import helper, numpy_helper
 
 from pssr_live.engines.cache import cache_dir, write_atomic
 from pssr_live.modelfile import ModelError, ModelInfo, info_from_dict, load_network, model_hash
+
+if TYPE_CHECKING:
+    import torch
 
 OPSET = 17
 INPUT = "window"
@@ -59,13 +63,10 @@ class OnnxModel:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def export_onnx(model_path: str | os.PathLike[str], *, fp16: bool = False) -> onnx.ModelProto:
-    """Export the model file at `model_path` to a checked ONNX graph (see the module doc)."""
+def trace_onnx(net: torch.nn.Module, example: torch.Tensor) -> onnx.ModelProto:
+    """torch's ONNX export of a network as it is (dynamic batch, height and width)."""
     import torch
 
-    net, info = load_network(model_path)
-    m = info.net.multiple
-    example = torch.zeros(1, info.net.frames, 4 * m, 4 * m)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
@@ -79,7 +80,16 @@ def export_onnx(model_path: str | os.PathLike[str], *, fp16: bool = False) -> on
             output_names=[OUTPUT],
             dynamic_axes={INPUT: {0: "n", 2: "h", 3: "w"}, OUTPUT: {0: "n", 2: "H", 3: "W"}},
         )
-    model = onnx.load_from_string(buf.getvalue())
+    return onnx.load_from_string(buf.getvalue())
+
+
+def export_onnx(model_path: str | os.PathLike[str], *, fp16: bool = False) -> onnx.ModelProto:
+    """Export the model file at `model_path` to a checked ONNX graph (see the module doc)."""
+    import torch
+
+    net, info = load_network(model_path)
+    m = info.net.multiple
+    model = trace_onnx(net, torch.zeros(1, info.net.frames, 4 * m, 4 * m))
     replace_bicubic_resize(model)
     model.producer_name = "pssr-live"
     meta = {

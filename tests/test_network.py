@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 import onnx
 import pytest
@@ -12,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pssr_live.engines.onnx_export import trace_onnx
 from pssr_live.network import (
     NetConfig,
     PixelShuffleICNR,
@@ -154,20 +152,7 @@ def test_count_flops() -> None:
 
 
 def _export(net: PSSRNet, x: torch.Tensor) -> onnx.ModelProto:
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            net,
-            (x,),
-            f,
-            opset_version=17,
-            dynamo=False,
-            input_names=["window"],
-            output_names=["restored"],
-            dynamic_axes={"window": {0: "n", 2: "h", 3: "w"}, "restored": {0: "n", 2: "H", 3: "W"}},
-        )
-    model = onnx.load_from_string(f.getvalue())
+    model = trace_onnx(net, x)
     onnx.checker.check_model(model)
     return model
 
