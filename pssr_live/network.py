@@ -24,8 +24,10 @@ halves the size. :meth:`PSSRNet.forward` raises ValueError otherwise; engines pa
 Only ops that export to ONNX opset 17 and that TensorRT supports are used: Conv,
 ConvTranspose, Relu, Add, Mul, Concat, Slice, Resize (cubic), DepthToSpace,
 AveragePool, and for attention Reshape/Transpose/MatMul/Softmax (+ Shape/Gather/... for
-reshape sizes). The attention costs O((H*W/4**depth)**2) memory: fine on tiles of a few
-hundred LR pixels, not on whole large frames.
+reshape sizes). Engines export the same network in its phase-space form
+(engines/phase_space.py: head, blur and bicubic done at LR size, no Resize). The
+attention costs O((H*W/4**depth)**2) memory: fine on tiles of a few hundred LR pixels,
+not on whole large frames.
 """
 
 from __future__ import annotations
@@ -256,17 +258,21 @@ class PSSRNet(nn.Module):
         c = self.config
         ref = x[:, c.ref_index : c.ref_index + 1]
         base = F.interpolate(ref, scale_factor=c.scale, mode="bicubic", align_corners=False)
+        return self.head(self.features(x)) + base
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net's output at LR size, what the head turns into sub-pixels."""
         y = self.stem(x)
         skips = []
         for level in self.enc:
             y = level(y)
             skips.append(y)
         y = self.attn(skips.pop())
-        for i in reversed(range(c.depth)):
+        for i in reversed(range(self.config.depth)):
             y = self.up[i](y)
             y = self.merge[i](torch.cat([y, skips[i]], dim=1))
             y = self.dec[i](y)
-        return self.head(y) + base
+        return y
 
 
 def count_flops(config: NetConfig, h: int, w: int) -> int:

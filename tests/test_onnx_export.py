@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from engine_helpers import make_model
 
 from pssr_live.cli import main
@@ -15,19 +16,19 @@ from pssr_live.engines.onnx_export import (
     INPUT,
     OPSET,
     OUTPUT,
-    cubic_phase_taps,
     export_onnx,
     onnx_for,
     read_onnx,
 )
+from pssr_live.engines.phase_space import PhaseSpaceNet, cubic_phase_taps
 from pssr_live.modelfile import ModelError, bundled_model_path, model_hash, read_info
+from pssr_live.network import NetConfig, PSSRNet
 
 #: Operators TensorRT's ONNX parser supports (onnx-tensorrt docs/operators.md, TensorRT
 #: 8.6 to 10), restricted to those a PSSRNet export may contain. Resize is not listed:
-#: the export rewrites the cubic Resize, which TensorRT's parser took only from 8.6 on.
+#: the export's phase-space form has none (TensorRT's parser took cubic only from 8.6).
 TENSORRT_OPS = {
     "Add",
-    "AveragePool",
     "Cast",
     "Concat",
     "Constant",
@@ -115,6 +116,31 @@ def test_cubic_taps_are_torch_bicubic_weights() -> None:
     np.testing.assert_allclose(taps[::-1, ::-1], taps)  # phases mirror each other
     # phase 0 of x4 samples 3/8 px left of an LR pixel: Keys kernel at 5/8 ... 11/8
     np.testing.assert_allclose(taps[0, :4], [-0.06591797, 0.42626953, 0.74951172, -0.10986328])
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        NetConfig(width=8),
+        NetConfig(width=8, ref_index=4),
+        NetConfig(frames=1, width=8, ref_index=0, attention=True),
+        NetConfig(width=8, scale=2, depth=1),
+        NetConfig(width=8, scale=3),
+    ],
+    ids=["centered", "causal", "single-frame-attention", "x2", "x3"],
+)
+def test_phase_space_form_computes_what_the_network_does(config: NetConfig) -> None:
+    torch.manual_seed(0)
+    net = PSSRNet(config).eval()
+    with torch.no_grad():  # a head far from its small init, so the blur matters
+        net.head.conv.weight.normal_(0.0, 0.3)
+        x = torch.rand(2, config.frames, 12, 20)
+        expected, got = net(x), PhaseSpaceNet(net)(x)
+    assert got.shape == expected.shape == (2, 1, 12 * config.scale, 20 * config.scale)
+    assert float((got - expected).norm() / expected.norm()) < 1e-6
+    # the first HR row and column (the replicated edge of the blur) are right too
+    assert torch.allclose(got[..., 0, :], expected[..., 0, :], atol=1e-5)
+    assert torch.allclose(got[..., :, 0], expected[..., :, 0], atol=1e-5)
 
 
 def test_onnx_for_exports_once_and_caches(cache: Path) -> None:
