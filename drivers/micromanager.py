@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -17,6 +18,8 @@ from pssr_live.drivers.source import Frame, FrameSink, SourceError, ThreadedSour
 #: soak the process grew by 450 MiB for nothing (docs/reliability.md).
 SIM_BUFFER_S = 4.0
 
+log = logging.getLogger(__name__)
+
 
 class CoreSource(ThreadedSource):
     """Runs a sequence acquisition on a core and polls it on a thread of its own.
@@ -24,6 +27,11 @@ class CoreSource(ThreadedSource):
     Micro-Manager's live mode has no per-frame signal, so the thread pops images as
     they arrive and hands each to the sink with a consecutive acquisition index and the
     time it left the core's buffer.
+
+    When its circular buffer is full, Micro-Manager overwrites the oldest images without
+    a word (isBufferOverflowed stays false). The camera's own ``ImageNumber`` metadata
+    shows the gaps: they are counted in `camera_lost` and logged, so a recording that
+    misses frames says so (session.json: ``camera_lost``).
     """
 
     def __init__(self, core: UniMMCore, name: str, *, timeout_s: float = 5.0) -> None:
@@ -127,6 +135,13 @@ class CoreSource(ThreadedSource):
             last_arrival = time.monotonic()
             while not stop.is_set() and (n_frames is None or self.delivered < n_frames):
                 if core.getRemainingImageCount() == 0:
+                    if (
+                        n_frames is not None
+                        and not core.isSequenceRunning()
+                        and core.getRemainingImageCount() == 0
+                    ):
+                        self._finished_short(n_frames)
+                        break
                     if time.monotonic() - last_arrival > self.timeout_s:
                         raise SourceError(
                             f"no frame from camera {core.getCameraDevice()!r} for "
@@ -138,11 +153,49 @@ class CoreSource(ThreadedSource):
                 t_acquired = time.time()
                 last_arrival = time.monotonic()
                 check_frame(image, self.shape, self.dtype)
+                self._count_lost(meta.get("ImageNumber"))
                 key = meta.get("SimFrame") if self.camera is not None else None
                 sink(Frame(self.delivered, t_acquired, image, int(key) if key else None))
                 self.delivered += 1
 
+        self._last_number: int | None = None
         self._run_thread(loop)
+
+    def _finished_short(self, n_frames: int) -> None:
+        """The camera's finite sequence ended before `n_frames` reached the sink."""
+        if self.core.isBufferOverflowed():
+            raise SourceError(
+                f"Micro-Manager's circular buffer overflowed after {self.delivered} of "
+                f"{n_frames} frames and stopped the camera; lower the frame rate or enlarge "
+                "the buffer (Micro-Manager: Tools > Options > sequence buffer size)"
+            )
+        log.warning(
+            "camera %s ended its sequence after %d of %d frames",
+            self.core.getCameraDevice(),
+            self.delivered,
+            n_frames,
+        )
+
+    def _count_lost(self, number: str | None) -> None:
+        """Add the gap before this camera image number (if the camera numbers its images)."""
+        try:
+            n = int(number) if number is not None else None
+        except ValueError:
+            n = None
+        if n is None:
+            return
+        if self._last_number is not None and n > self._last_number + 1:
+            lost = n - self._last_number - 1
+            self.camera_lost += lost
+            log.warning(
+                "camera %s: %d frame(s) lost in Micro-Manager's buffer before image %d "
+                "(%d so far); reduce the frame rate or enlarge the buffer",
+                self.core.getCameraDevice(),
+                lost,
+                n,
+                self.camera_lost,
+            )
+        self._last_number = n
 
     def stop(self) -> None:
         super().stop()

@@ -49,6 +49,7 @@ class FrameSource(Protocol):
         """Block until the source has finished (n_frames delivered or stopped)."""
 
     error: BaseException | None  # the error that ended delivery early, if any
+    camera_lost: int  # frames the camera numbered that never reached the sink (see CoreSource)
 
     def ground_truth(self, frame: Frame) -> np.ndarray | None:
         """The HR ground truth of a frame (simulated sources), else None."""
@@ -67,6 +68,7 @@ class ThreadedSource:
 
     def __init__(self) -> None:
         self.delivered = 0
+        self.camera_lost = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._done = threading.Event()

@@ -47,6 +47,7 @@ class Summary:
     """Counters and latency figures of a run; printed at the end and kept in session.json."""
 
     acquired: int = 0
+    camera_lost: int = 0  # numbered by the camera, lost before pssr-live got them
     recorded: int = 0
     windows: int = 0
     restored: int = 0
@@ -74,6 +75,11 @@ class Summary:
             f"{self.duration_s:.1f} s: acquisition {self.acquired_fps:.1f} fps, "
             f"restoration {self.restored_fps:.1f} fps",
         ]
+        if self.camera_lost:
+            out.append(
+                f"WARNING: the camera lost {self.camera_lost} frame(s) before pssr-live "
+                "received them (Micro-Manager's buffer overwrote them)"
+            )
         if lat:
             out.append(
                 f"latency acquisition->publication: median {lat['p50']:.1f} ms, "
@@ -252,6 +258,7 @@ class Pipeline:
         )
         return Summary(
             acquired=self.acquired,
+            camera_lost=self.source.camera_lost,
             recorded=self.raw_recorder.recorded if self.raw_recorder else 0,
             windows=counters.windows,
             restored=self.restorer.count,
@@ -292,6 +299,7 @@ class Pipeline:
             },
             "counters": {
                 "acquired": summary.acquired,
+                "camera_lost": summary.camera_lost,
                 "recorded": summary.recorded,
                 "windows": summary.windows,
                 "restored": summary.restored,
