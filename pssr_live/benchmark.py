@@ -35,9 +35,10 @@ from pssr_live.drivers.source import Frame
 from pssr_live.enginebench import available_engines, engine_report, time_engines
 from pssr_live.engines.auto import machine
 from pssr_live.engines.base import Engine, create_engine
+from pssr_live.latency import percentiles
 from pssr_live.modelfile import ModelInfo, load_model, model_hash, read_info
 from pssr_live.network import PSSRNet
-from pssr_live.pipeline import Pipeline, RunSettings, percentiles
+from pssr_live.pipeline import Pipeline, RunSettings
 from pssr_live.wire import Publisher, Subscriber
 
 NULL_ENGINE = "none"

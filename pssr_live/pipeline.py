@@ -9,11 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pssr_live import __version__
 from pssr_live.drivers.source import Frame, FrameSource, SourceError, check_frame
 from pssr_live.engines.base import Engine
+from pssr_live.latency import LatencyHistogram
 from pssr_live.livequality import QualityMonitor
 from pssr_live.modelfile import ModelInfo
 from pssr_live.recorder import RawRecorder, RecorderError, RestoredRecorder, write_session
@@ -89,15 +88,6 @@ class Summary:
         return out
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    """Median, p90, p99 and max of a list, or {} if it is empty."""
-    if not values:
-        return {}
-    a = np.asarray(values)
-    p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(a.max())}
-
-
 class Pipeline:
     """Source -> ring buffer (+ raw recorder, raw publication) -> restorer -> publication.
 
@@ -135,9 +125,9 @@ class Pipeline:
             if settings.record_restored:
                 self.restored_recorder = RestoredRecorder(self.record_dir / "restored.ome.tif")
         self.acquired = 0
-        self._latencies: list[float] = []
+        self._latencies = LatencyHistogram()  # fixed memory however long the run
         self.last_latency_ms = 0.0
-        self._engine_times: list[float] = []
+        self._engine_times = LatencyHistogram()
         self._errors: list[str] = []
         self._fatal = threading.Event()
         self._t_start = 0.0
@@ -192,8 +182,8 @@ class Pipeline:
         if self.restored_recorder is not None:
             self.restored_recorder.submit(result.target, result.t_acquired, result.image)
         self.last_latency_ms = latency_ms
-        self._latencies.append(latency_ms)
-        self._engine_times.append(result.engine_ms)
+        self._latencies.add(latency_ms)
+        self._engine_times.add(result.engine_ms)
         now = time.monotonic()
         self._t_first_restored = self._t_first_restored or now
         self._t_last_restored = now
@@ -271,8 +261,8 @@ class Pipeline:
             duration_s=duration,
             acquired_fps=self.acquired / duration if duration else 0.0,
             restored_fps=(self.restorer.count - 1) / restored_span if restored_span else 0.0,
-            latency_ms=percentiles(self._latencies),
-            engine_ms=percentiles(self._engine_times),
+            latency_ms=self._latencies.percentiles(),
+            engine_ms=self._engine_times.percentiles(),
             errors=list(self._errors),
         )
 

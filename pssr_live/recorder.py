@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import threading
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class StackWriter:
             self._pages = BigTiffAppender(self.path)
         except OSError as exc:
             raise RecorderError(f"cannot create {self.path}: {exc}") from exc
-        self._times: list[float] = []
+        self._times = array("d")  # 8 bytes a frame: kept for the OME-XML DeltaT at close
         self._shape: tuple[int, int] | None = None
         self._dtype: np.dtype | None = None
         self._failed = False
