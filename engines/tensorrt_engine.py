@@ -317,10 +317,20 @@ class TensorRTEngine(Engine):
             self.cuda_graphs = False
             return None
         try:
-            self._context.execute_async_v3(self._stream.handle)
+            captured = self._context.execute_async_v3(self._stream.handle)
         finally:
-            graph = self._stream.end_capture()
-        return graph.instantiate()
+            try:  # an invalidated capture raises here; the stream leaves capture mode
+                graph = self._stream.end_capture()
+            except self._cuda.Error:
+                graph = None
+        try:
+            if captured and graph is not None:
+                return graph.instantiate()
+        except self._cuda.Error:
+            pass
+        log.warning("TensorRT: CUDA graph capture failed; running without graphs")
+        self.cuda_graphs = False
+        return None
 
     def describe(self) -> str:
         graphs = ", CUDA graphs" if self.cuda_graphs else ""
@@ -334,4 +344,8 @@ class TensorRTEngine(Engine):
             self._graph = self._context = self._engine = None
             self._dev_in.free()
             self._dev_out.free()
+            # Freed while the context is current: after release() pycuda cannot free them.
+            self._host_in.base.free()
+            self._host_out.base.free()
+            self._stream = None
         self._gpu.release()
