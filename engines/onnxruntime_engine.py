@@ -35,7 +35,7 @@ class OnnxRuntimeEngine(Engine):
         so.inter_op_num_threads = 1
         # onnxruntime's own default counts physical cores, which is 1 on a 2-vCPU machine
         # like ours (half the speed); torch and OpenVINO use every core the process may run on.
-        threads = threads or _usable_cores()
+        threads = threads or usable_cores()
         so.intra_op_num_threads = threads
         so.log_severity_level = 3  # errors only: not the notes about unused initialisers
         try:
@@ -57,7 +57,7 @@ class OnnxRuntimeEngine(Engine):
         return f"{self.name} (cpu, {self.precision}{threads})"
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
     """CPU cores this process may run on (Linux affinity; the machine's count elsewhere)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
