@@ -9,9 +9,16 @@ import tifffile
 from pssr_live.cli import main as cli
 from pssr_live.engines.base import create_engine
 from pssr_live.modelfile import ModelError, load_model, load_network
-from pssr_live.tcs.codec import masks_from_seed
+from pssr_live.tcs.codec import encode, masks_from_seed
 from pssr_live.tcs.decode import gap_tv_decoder, net_decoder, normalize_snapshot
-from pssr_live.tcs.net import TCSConfig, TCSInfo, TCSNet, load_tcs_model, save_tcs_model
+from pssr_live.tcs.net import (
+    TCSConfig,
+    TCSInfo,
+    TCSNet,
+    bundled_tcs_path,
+    load_tcs_model,
+    save_tcs_model,
+)
 from pssr_live.tcs.train import TrainSettings, train
 
 TINY = TCSConfig(ratio=4, width=4, stages=2, gap_iters=1)
@@ -70,8 +77,20 @@ def test_training_runs_and_writes_a_model(tmp_path) -> None:
     movies = [np.random.default_rng(3).random((8, 40, 40)).astype(np.float32)]
     s = TrainSettings(ratio=4, width=4, stages=1, patch=16, batch=2, max_steps=3, minutes=1)
     info = train(s, tmp_path / "m.safetensors", movies=movies, data_label="noise")
-    assert info.training["steps"] == 3 and np.isfinite(info.training["final_loss"])
+    assert info.training["steps"] == 3 and np.isfinite(info.training["loss"])
+    assert "validation_psnr" not in info.training  # the user's movies: the last model
     assert load_tcs_model(tmp_path / "m.safetensors")[1].training["data"] == "noise"
+
+
+def test_simulated_training_keeps_the_best_model_on_the_validation_movies(tmp_path) -> None:
+    s = TrainSettings(
+        ratio=10, width=4, patch=16, batch=2, max_steps=4, pool_movies=2, pool_shape=32,
+        validate_every_s=0.0,  # after every step
+    )  # fmt: skip
+    info = train(s, tmp_path / "m.safetensors")
+    t = load_tcs_model(tmp_path / "m.safetensors")[1].training
+    assert info.training["steps"] == 4 and 1 <= t["best_step"] <= 4
+    assert np.isfinite(t["validation_psnr"]) and t["data"] == "simulator"
 
 
 def test_compress_and_decompress_commands(tmp_path, tiny_model, capsys) -> None:
@@ -123,3 +142,16 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tiny_model, capsys) -> None:
         assert cli(argv) == 1
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("ratio", [10, 20])
+def test_bundled_decoders_load_and_say_what_they_learned_from(ratio: int) -> None:
+    _, info = load_tcs_model(bundled_tcs_path(ratio), ratio=ratio)
+    assert info.net.ratio == ratio and info.training["data"] == "simulator"
+    assert info.training["validation_psnr"] > 30 and info.training["best_step"] > 0
+    masks = masks_from_seed(0, ratio, (32, 36))
+    frames = np.random.default_rng(ratio).integers(100, 300, (ratio, 32, 36)).astype(np.float32)
+    out = net_decoder(create_engine("torch", str(bundled_tcs_path(ratio))), ratio, info.norm)(
+        encode(frames, masks), masks
+    )
+    assert out.shape == (ratio, 32, 36) and np.isfinite(out).all()

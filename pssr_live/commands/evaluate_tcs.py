@@ -55,19 +55,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--png", type=Path, help="plots: PATH-quality.png and PATH-time.png")
 
 
-def network(args: argparse.Namespace, ratio: int, shape: tuple[int, int]) -> Decoder | None:
-    """The learned decoder for this B, or None when there is no model for it."""
+def network(
+    args: argparse.Namespace, ratio: int, shape: tuple[int, int]
+) -> tuple[Decoder | None, str]:
+    """The learned decoder for this B and its engine, or (None, "") without a model."""
     path = (
         (args.model_dir / f"tcs_b{ratio}.safetensors")
         if args.model_dir
         else bundled_tcs_path(ratio)
     )
     if not path.exists():
-        return None
+        return None, ""
     _, info = load_tcs_model(path, ratio=ratio)
-    return net_decoder(
-        create_engine(args.engine, str(path), shape=shape, threads=args.threads), ratio, info.norm
-    )
+    engine = create_engine(args.engine, str(path), shape=shape, threads=args.threads)
+    return net_decoder(engine, ratio, info.norm), engine.describe()
 
 
 def table(results: list[Result]) -> str:
@@ -117,16 +118,20 @@ def main(args: argparse.Namespace) -> int:
     else:
         cases = simulated_cases(args.size, args.frames, noise_free=args.noise_free)
     shape = cases[0].frames.shape[1:]
-    results = []
+    results, engines = [], {}
     for ratio in args.ratios:
-        for name, decoder in default_decoders(ratio, network(args, ratio, shape), iters, weight):
+        net, engines[ratio] = network(args, ratio, shape)
+        if net is not None:
+            print(f"B = {ratio}: network on {engines[ratio]}")
+        for name, decoder in default_decoders(ratio, net, iters, weight):
             results.append(evaluate_method(name, decoder, cases, ratio))
             print(table(results[-1:]).splitlines()[1], flush=True)
     print(table(results))
     if args.json:
         doc = {
             "cases": [c.name for c in cases],
-            "gap_tv": {"iters": iters, "tv_weight": weight},
+            "gap_tv": {"iters": iters, "tv_weight": weight, "threads": torch.get_num_threads()},
+            "network_engines": {str(b): e for b, e in engines.items() if e},
             "results": [asdict(r) for r in results],
         }
         args.json.write_text(json.dumps(doc, indent=1))

@@ -37,6 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=positive_int, default=d.max_steps, help="at most N steps")
     parser.add_argument("--width", type=positive_int, default=d.width, help="U-Net width")
     parser.add_argument("--stages", type=positive_int, default=d.stages, help="GAP + U-Net stages")
+    parser.add_argument(
+        "--gap-iters",
+        type=int,
+        default=d.gap_iters,
+        choices=range(0, 21),
+        metavar="N",
+        help="GAP-TV iterations in front of the U-Net (0-20; default %(default)s: quality; "
+        "0: fastest)",
+    )
     parser.add_argument("--patch", type=positive_int, default=d.patch, help="training patch, px")
     parser.add_argument("--batch", type=positive_int, default=d.batch, help="patches per step")
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -68,6 +77,7 @@ def main(args: argparse.Namespace) -> int:
         max_steps=args.steps,
         width=args.width,
         stages=args.stages,
+        gap_iters=args.gap_iters,
         patch=args.patch,
         batch=args.batch,
         seed=args.seed,
@@ -78,8 +88,10 @@ def main(args: argparse.Namespace) -> int:
     label = ", ".join(p.name for p in args.movies) if args.movies else "simulator"
     info = train(settings, out, movies=movies, data_label=label)
     t = info.training
-    print(
-        f"trained {t['steps']} steps in {t['seconds'] / 60:.1f} min "
-        f"(loss {t['final_loss']}); wrote {out}"
+    kept = (
+        f"the best on the validation movies ({t['validation_psnr']:.2f} dB, step {t['best_step']})"
+        if "validation_psnr" in t
+        else "the last"
     )
+    print(f"trained {t['steps']} steps in {t['seconds'] / 60:.1f} min; wrote {kept} to {out}")
     return 0

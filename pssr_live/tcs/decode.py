@@ -10,11 +10,12 @@ snapshot maps consistently, ``y' = (y - low * Phi) / scale``, so the decoders se
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from tqdm import tqdm
 
-from pssr_live.engines.base import Engine, pad_to_multiple
+from pssr_live.engines.base import pad_to_multiple
 from pssr_live.normalization import NormSettings, Scaling, denormalize, normalize
 from pssr_live.tcs.codec import TCSError, check_masks, mask_sum
 from pssr_live.tcs.gaptv import DEFAULT_ITERS, DEFAULT_TV_ITERS, DEFAULT_TV_WEIGHT, gap_tv
@@ -42,7 +43,15 @@ def pack(y_norm: np.ndarray, masks: np.ndarray, multiple: int) -> np.ndarray:
     return pad_to_multiple(stacked, multiple)[np.newaxis]
 
 
-def net_decoder(engine: Engine, ratio: int, norm: NormSettings) -> Decoder:
+class RunsNetwork(Protocol):
+    """What the learned decoder needs of an engine (or of a network in training)."""
+
+    multiple: int
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def net_decoder(engine: RunsNetwork, ratio: int, norm: NormSettings) -> Decoder:
     """The learned decoder on any engine that runs a TCS model (``engine.run``)."""
 
     def decode(y: np.ndarray, masks: np.ndarray) -> np.ndarray:

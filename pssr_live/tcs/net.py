@@ -8,6 +8,9 @@ with the estimate and the masks; stages after the first first project the estima
 onto the measurements (a GAP step). The network thus starts from GAP-TV's answer and
 learns what TV gets wrong (motion, fine tubules); a projection right after TV would
 put the detector noise back before the first U-Net (it cost 4 dB early in training).
+Each U-Net also sees ``y / Phi``, the time-averaged snapshot before TV: without it
+the network could not bring back detail TV had smoothed away, and stayed level with
+GAP-TV.
 The U-Net reuses :class:`~pssr_live.network.ResBlock` (no normalisation layers, so
 every engine computes the same numbers); it keeps only a stem at full resolution and
 does its work at 1/2 and 1/4.
@@ -80,12 +83,12 @@ class TCSConfig:
 
 
 class StageUNet(nn.Module):
-    """(estimate B, masks B) -> correction B; full-res stem, ResBlocks at 1/2 and 1/4."""
+    """(estimate B, masks B, y / Phi) -> correction B; full-res stem, ResBlocks at 1/2, 1/4."""
 
     def __init__(self, ratio: int, width: int, blocks: int) -> None:
         super().__init__()
         c0, c1, c2 = width, 2 * width, 4 * width
-        self.stem = nn.Sequential(nn.Conv2d(2 * ratio, c0, 3, padding=1), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(nn.Conv2d(2 * ratio + 1, c0, 3, padding=1), nn.ReLU(inplace=True))
         self.down1 = nn.Sequential(nn.Conv2d(c0, c1, 2, stride=2), nn.ReLU(inplace=True))
         self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
         self.down2 = nn.Sequential(nn.Conv2d(c1, c2, 2, stride=2), nn.ReLU(inplace=True))
@@ -143,7 +146,7 @@ class TCSNet(nn.Module):
         for i, stage in enumerate(self.stages):
             if i:  # not before the first: it would put back the noise TV just took out
                 x = x + m * ((y - (m * x).sum(dim=1, keepdim=True)) / phi)
-            x = x + stage(torch.cat([x, m], dim=1))
+            x = x + stage(torch.cat([x, m, y / phi], dim=1))
         return x
 
 
