@@ -18,6 +18,10 @@ def _table(head: list[str], rows: list[list[object]]) -> list[str]:
     return [_row(head), _row(["---"] * len(head)), *(_row(r) for r in rows), ""]
 
 
+def _peak(results: dict[str, Any]) -> float:
+    return max((r["peak_gflops"] for r in results["engines"]), default=float("nan"))
+
+
 def markdown(results: dict[str, Any], plot_name: str | None = None) -> str:
     """The whole report: machine, engine table, baselines, pipeline runs, plot."""
     s = results["settings"]
@@ -32,11 +36,25 @@ def markdown(results: dict[str, Any], plot_name: str | None = None) -> str:
         "## Engines alone",
         "",
         "Time of one five-frame window at LR size (normalised input, padding included), "
-        f"median and p99 of {s['repeats']} after warm-up.",
+        f"median and p99 of {s['repeats']} after warm-up. The engines take turns in blocks "
+        "of five windows, each after a 0.2 s pause (an engine timed right after another "
+        "shares the cores with the other's still-spinning threads). GFLOP per window: the "
+        "network's convolutions; peak: the best float32 2048x2048 matmul of torch and ONNX "
+        f"Runtime with the same threads, {_peak(results):.0f} GFLOP/s on this machine.",
         "",
     ]
     lines += _table(
-        ["engine", "LR size", "median ms", "p99 ms", "fps", "GFLOP/s", "x torch"],
+        [
+            "engine",
+            "LR size",
+            "median ms",
+            "p99 ms",
+            "fps",
+            "GFLOP/window",
+            "GFLOP/s",
+            "% of peak",
+            "x torch",
+        ],
         [
             [
                 r["describe"],
@@ -44,7 +62,9 @@ def markdown(results: dict[str, Any], plot_name: str | None = None) -> str:
                 f"{r['ms']:.1f}",
                 f"{r['p99_ms']:.1f}",
                 f"{r['fps']:.1f}",
+                f"{r['gflop_per_frame']:.2f}",
                 f"{r['gflops']:.1f}",
+                f"{100 * r['gflops'] / r['peak_gflops']:.0f}",
                 f"{r['vs_torch']:.2f}",
             ]
             for r in results["engines"]
