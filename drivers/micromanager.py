@@ -135,7 +135,7 @@ class CoreSource(ThreadedSource):
             last_arrival = time.monotonic()
             while not stop.is_set() and (n_frames is None or self.delivered < n_frames):
                 if core.getRemainingImageCount() == 0:
-                    if (
+                    if (  # count again: the last image may land as the sequence ends
                         n_frames is not None
                         and not core.isSequenceRunning()
                         and core.getRemainingImageCount() == 0
@@ -179,10 +179,8 @@ class CoreSource(ThreadedSource):
     def _count_lost(self, number: str | None) -> None:
         """Add the gap before this camera image number (if the camera numbers its images)."""
         try:
-            n = int(number) if number is not None else None
-        except ValueError:
-            n = None
-        if n is None:
+            n = int(number)
+        except (TypeError, ValueError):  # no ImageNumber, or not a number
             return
         if self._last_number is not None and n > self._last_number + 1:
             lost = n - self._last_number - 1

@@ -6,7 +6,7 @@
 # The simulated pool is renewed as training goes; every 2 minutes the network decodes the
 # validation movies and the best model is kept. One torch thread each, two at a time on
 # the 2-core development machine; budgets are wall-clock minutes, and each file records
-# the steps it ran, its best step and its validation PSNR.
+# the step it was kept at and its validation PSNR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-runs/tcs}

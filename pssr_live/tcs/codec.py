@@ -10,6 +10,7 @@ snapshot of a movie, as a hardware modulator cycling through its patterns would.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def read_mask_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, str]:
     path = Path(path)
     try:
         data = path.read_bytes()
-        masks = tifffile.imread(path)
+        masks = tifffile.imread(io.BytesIO(data))  # the bytes that are hashed, read once
     except OSError as e:
         raise TCSError(f"cannot read mask file {path}: {e.strerror or e}") from e
     except Exception as e:  # tifffile raises several kinds on a file that is not a TIFF

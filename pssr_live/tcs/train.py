@@ -2,8 +2,8 @@
 
 Every sample is fresh: a random clean B-frame clip (random crop, flips, transposition,
 time reversal) from a pool of movies (simulated ones are renewed as training goes), a
-detector drawn from wide ranges (shot + read
-noise at 20-200 photons peak, 10 % noise-free), fresh Bernoulli(0.5) masks, the coded
+detector drawn from wide ranges (shot + read noise at 20-200 photons peak, 10 %
+noise-free), fresh Bernoulli(0.5) masks, the coded
 snapshot, and the per-snapshot normalisation of :mod:`pssr_live.tcs.decode` applied to
 the snapshot and to the clean target alike. Loss: MSE on the normalised frames (what
 PSNR measures); Adam with a cosine learning rate over the time budget. Every two
